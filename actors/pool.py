@@ -1,0 +1,164 @@
+"""RolloutPool: N engine actors behind one interface.
+
+    pool = RolloutPool(model_path, RolloutConfig(num_engines=2), actor_options=layout.engine_options)
+    samples = pool.generate(prompt_token_ids, SamplingConfig(n=8))   # samples[i]: the n samples of prompt i
+    pool.load_weights(bucket_refs, version=1)                        # object-store push
+
+A batch is split into contiguous shards, one per engine; a prompt's n samples stay on its engine (they share
+the prompt's KV prefix) and results come back in prompt order. Engines are created with `max_restarts`:
+when one dies Ray restarts it (re-running its constructor, so it serves the initial weights); the pool then
+reloads the last pushed weights (it keeps their object-store refs and version) and retries that engine's
+requests once; a second failure is raised as RolloutError naming the prompts.
+"""
+
+import time
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from actors.config import RolloutConfig, SamplingConfig
+from actors.engine import RolloutEngineActor
+from actors.types import RolloutError, Sample, StaleWeightsError
+from actors.weight_sync import Meta
+
+# Read at torch/vLLM import, before the engine's constructor runs.
+_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1"}
+
+
+def split_evenly(num_items: int, num_parts: int) -> list[range]:
+    """Contiguous shards whose sizes differ by at most one."""
+    base, extra = divmod(num_items, num_parts)
+    shards, start = [], 0
+    for i in range(num_parts):
+        size = base + (i < extra)
+        shards.append(range(start, start + size))
+        start += size
+    return shards
+
+
+class RolloutPool:
+    """Generation over N engine actors, weight pushes to all of them, recovery of restarted engines."""
+
+    def __init__(self, model_path: str, cfg: RolloutConfig, actor_options: list[dict] | None = None,
+                 ready_timeout_s: float = 600.0):
+        if actor_options is not None and len(actor_options) != cfg.num_engines:
+            raise ValueError(f"got {len(actor_options)} actor_options for rollout.num_engines={cfg.num_engines}; "
+                             "pass one options dict per engine (cluster.placement builds them)")
+        self.cfg, self.ready_timeout_s = cfg, ready_timeout_s
+        options = actor_options or [{} for _ in range(cfg.num_engines)]
+        self.engines = [RolloutEngineActor.options(**self._actor_options(o)).remote(model_path, cfg, i)
+                        for i, o in enumerate(options)]
+        ray.get([e.health.remote() for e in self.engines], timeout=ready_timeout_s)
+        self._version = 0
+        self._weights: tuple[list, int] | None = None  # last object-store push: (bucket refs, version)
+        self._group_members: set[int] = set()  # engines that joined the current weight-sync group
+        self.stats = {"recovered_engines": 0, "retried_prompts": 0}
+
+    def _actor_options(self, given: dict) -> dict:
+        opts = {"max_restarts": self.cfg.max_restarts, "max_task_retries": 0, **given}
+        if "num_cpus" not in opts and "num_gpus" not in opts:
+            opts["num_cpus"] = 1
+        runtime_env = dict(opts.get("runtime_env") or {})
+        runtime_env["env_vars"] = {**_ENGINE_ENV, **(runtime_env.get("env_vars") or {})}
+        opts["runtime_env"] = runtime_env
+        return opts
+
+    @property
+    def version(self) -> int:
+        """Policy version the pool's engines serve (the last completed push)."""
+        return self._version
+
+    # --- generation -------------------------------------------------------------------------------------
+    def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
+        """n samples for each prompt, in prompt order; Sample.prompt_index is the prompt's position here."""
+        shards = [s for s in split_evenly(len(prompt_token_ids), len(self.engines)) if len(s)]
+        calls = [(i, shard, self._submit(i, prompt_token_ids, shard, sampling)) for i, shard in enumerate(shards)]
+        results: list[list[Sample]] = [[] for _ in prompt_token_ids]
+        for i, shard, ref in calls:
+            try:
+                out = ray.get(ref, timeout=self.cfg.generate_timeout_s)
+            except (RayActorError, StaleWeightsError) as first:
+                out = self._retry(i, prompt_token_ids, shard, sampling, first)
+            except GetTimeoutError as e:
+                raise RolloutError(f"engine {i} did not answer prompts {shard.start}..{shard.stop - 1} within "
+                                   f"rollout.generate_timeout_s={self.cfg.generate_timeout_s}") from e
+            for idx, samples in zip(shard, out):
+                results[idx] = samples
+        return results
+
+    def _submit(self, i: int, prompts: list[list[int]], shard: range, sampling: SamplingConfig):
+        return self.engines[i].generate.remote([prompts[j] for j in shard], sampling, list(shard), self._version)
+
+    def _retry(self, i, prompts, shard, sampling, first: Exception) -> list[list[Sample]]:
+        """The engine died (or came back from a restart with old weights): recover it, then retry once."""
+        try:
+            self._recover(i)
+            self.stats["retried_prompts"] += len(shard)
+            return ray.get(self._submit(i, prompts, shard, sampling), timeout=self.cfg.generate_timeout_s)
+        except Exception as second:
+            raise RolloutError(
+                f"engine {i} failed on prompts {shard.start}..{shard.stop - 1} twice: first {first!r}, then "
+                f"{second!r}") from second
+
+    def _recover(self, i: int) -> None:
+        """Wait for Ray's restart of engine i, then load the pool's current weights into it."""
+        engine, deadline = self.engines[i], time.monotonic() + self.ready_timeout_s
+        for attempt in range(5):  # calls to a restarting actor wait for it; a dead one fails at once
+            try:
+                served = ray.get(engine.version.remote(), timeout=max(1.0, deadline - time.monotonic()))
+                break
+            except RayActorError:
+                if attempt == 4:
+                    raise
+                time.sleep(1.0)
+        self._group_members.discard(i)  # a restarted process is no longer in the weight-sync group
+        if served != self._version:
+            if self._weights is None or self._weights[1] != self._version:
+                raise RolloutError(
+                    f"engine {i} restarted and serves version {served}, but the pool's version {self._version} "
+                    "arrived over the collective transport and the pool holds no object-store copy of it; push "
+                    "the current weights with pool.load_weights(refs, version)")
+            ray.get(engine.load_weights_from_refs.remote(*self._weights), timeout=self.ready_timeout_s)
+        self.stats["recovered_engines"] += 1
+
+    # --- weights in -------------------------------------------------------------------------------------
+    def load_weights(self, refs: list, version: int) -> None:
+        """Object-store push to every engine. The pool keeps `refs` to restore engines that restart later."""
+        self._weights, self._version = (list(refs), int(version)), int(version)
+        calls = [(i, e.load_weights_from_refs.remote(refs, version)) for i, e in enumerate(self.engines)]
+        for i, ref in calls:
+            try:
+                ray.get(ref, timeout=self.ready_timeout_s)
+            except RayActorError:
+                self._recover(i)  # restarted mid-push: _recover loads the new refs
+
+    def join_weight_group(self, master_addr: str, port: int, timeout_s: float = 120.0) -> list:
+        """Collective transport: engines join as ranks 1..N of a group whose rank 0 (the learner) hosts the
+        TCPStore at master_addr:port. Returns refs to wait on after the learner joined (joining blocks)."""
+        world_size = len(self.engines) + 1
+        self._group_members = set(range(len(self.engines)))
+        return [e.join_weight_group.remote(master_addr, port, i + 1, world_size, timeout_s)
+                for i, e in enumerate(self.engines)]
+
+    def receive_bucket(self, meta: Meta, version: int | None = None) -> list:
+        """Collective transport: every engine receives the next broadcast bucket; pass the push's version with
+        its last bucket. Returns refs to wait on after the learner's broadcast."""
+        missing = sorted(set(range(len(self.engines))) - self._group_members)
+        if missing:
+            raise RolloutError(f"engines {missing} are not in the weight-sync group (restarted, or never joined); "
+                               "form a new group: pool.join_weight_group with a fresh port on both sides")
+        if version is not None:
+            self._version = int(version)
+        return [e.receive_bucket.remote(meta, version) for e in self.engines]
+
+    # --- state ------------------------------------------------------------------------------------------
+    def versions(self) -> list[int]:
+        return ray.get([e.version.remote() for e in self.engines])
+
+    def health(self) -> list[dict]:
+        return ray.get([e.health.remote() for e in self.engines])
+
+    def shutdown(self) -> None:
+        for e in self.engines:
+            ray.kill(e, no_restart=True)
+        self.engines = []

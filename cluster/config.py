@@ -1,0 +1,181 @@
+"""The run config: one typed, frozen schema for a whole rlvr run, loaded from a YAML recipe plus overrides.
+
+Each package owns its section (actors.config, learner.config, cluster.datasets); this module composes them
+with the controller's own sections and checks the rules that span sections. Everything is validated before
+any Ray actor starts.
+
+    cfg = load_config("configs/local.yaml", ["rollout.n=8"])
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from actors.config import RolloutConfig, SamplingConfig
+from cluster.data_config import DatasetSpec
+from cluster.overrides import ConfigError, apply_overrides, format_validation_error, load_yaml
+from learner.config import AlgoConfig, LearnerConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EmbeddedModelConfig(_Section):
+    """The built-in tiny reasoner: tokenizer, model and prior are built here, no download."""
+
+    task: str = Field("arith", description="procedural task family of the built-in corpus")
+    size: str = Field("small", description="model size preset of cluster.embedded.model")
+    prior: Literal["natural", "no_answer_form"] = Field(
+        "natural", description="'no_answer_form' pre-trains a prior that never writes the final-answer marker")
+    pretrain_steps: int = Field(1500, gt=0, description="SFT steps of the prior")
+    pretrain_lr: float = Field(3e-3, gt=0, description="SFT learning rate of the prior")
+    pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
+    corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
+    cache_dir: str = Field(".cache/rlvr/priors", description="where pre-trained priors are cached by settings hash")
+
+
+class ModelConfig(_Section):
+    """The policy to post-train: an HF directory, a hub name, an rlvr checkpoint, or the embedded builder."""
+
+    path: Optional[str] = Field(None, description="HF directory, hub id or rlvr checkpoint dir; omit with 'embedded'")
+    embedded: Optional[EmbeddedModelConfig] = Field(None, description="build and pre-train the built-in model")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.embedded is None):
+            raise ValueError("set exactly one of model.path (an HF dir / hub id) or model.embedded (the built-in model)")
+        return self
+
+
+class DataConfig(_Section):
+    """Prompt sources: training mix and held-out evaluation sets."""
+
+    train: list[DatasetSpec] = Field(description="training prompt sources, mixed by their weights")
+    eval: list[DatasetSpec] = Field(default_factory=list, description="held-out sets evaluated before/after/every N")
+    shuffle: bool = Field(True, description="reshuffle training prompts every epoch")
+
+
+class WeightSyncConfig(_Section):
+    """How new weights travel from learner rank 0 to the engines."""
+
+    transport: Literal["object_store", "collective"] = Field("object_store", description="weight-sync transport")
+    bucket_mb: float = Field(64.0, gt=0, description="max megabytes per bucket")
+    timeout_s: float = Field(120.0, gt=0, description="a push not acknowledged by an engine in this time fails")
+
+
+class TrainConfig(_Section):
+    """The RL loop."""
+
+    steps: int = Field(gt=0, description="RL steps (one rollout batch + update(s) each)")
+    prompts_per_step: int = Field(gt=0, description="prompts per rollout batch; samples = prompts_per_step * sampling.n")
+    schedule: Literal["sync", "async"] = Field("sync", description="'async' generates step t+1 while step t trains")
+    max_staleness: int = Field(1, ge=0, description="max policy versions between a rollout and the update using it")
+    seed: int = Field(0, description="seed for data order, sampling and initialisation")
+    reward_timeout_s: float = Field(5.0, gt=0, description="per-sample verifier timeout")
+    reward_workers: int = Field(2, gt=0, description="verifier worker processes")
+    dynamic_sampling: bool = Field(False, description="DAPO: drop groups whose rewards all agree and refill")
+    checkpoint_every: int = Field(0, ge=0, description="checkpoint every N steps (0: only at the end)")
+    keep_checkpoints: int = Field(2, gt=0, description="retain the last K checkpoints")
+    eval_every: int = Field(0, ge=0, description="evaluate the current policy every N steps (0: before/after only)")
+    samples_per_step_logged: int = Field(4, ge=0, description="completions written to samples.jsonl per step")
+    weight_sync: WeightSyncConfig = Field(default_factory=WeightSyncConfig, description="weight-sync settings")
+
+
+class EvalConfig(_Section):
+    """Evaluation harness settings (rlvr eval, and before/after/every-N evaluation in training)."""
+
+    sampling: Optional[SamplingConfig] = Field(None, description="eval sampling; default: greedy, n=1")
+    ks: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k / maj@k")
+    token_budgets: list[int] = Field(default_factory=list, description="max_tokens sweep for accuracy vs budget")
+    budget_forcing: bool = Field(False, description="cut thinking at the budget and force an answer")
+    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
+
+
+class OutputConfig(_Section):
+    """Where a run writes."""
+
+    dir: str = Field("runs", description="parent directory of run directories")
+    name: Optional[str] = Field(None, description="run directory name (default: recipe name + timestamp)")
+    tensorboard: bool = Field(True, description="also write TensorBoard event files")
+    wandb_project: Optional[str] = Field(None, description="log to Weights & Biases under this project")
+
+
+class RayConfig(_Section):
+    """Which Ray runtime to use and what it may hold."""
+
+    address: Optional[str] = Field(None, description="existing cluster address; None starts a local runtime")
+    num_cpus: Optional[float] = Field(None, gt=0, description="CPUs of the local runtime (default: all)")
+    num_gpus: Optional[int] = Field(None, ge=0, description="GPUs of the local runtime (default: detected)")
+    colocate: bool = Field(False, description="engines and learner share GPUs; engines sleep while the learner trains")
+    cpus_per_engine: float = Field(0.5, gt=0, description="CPU share reserved per rollout engine on CPU machines")
+    cpus_per_learner: float = Field(0.5, gt=0, description="CPU share reserved per learner rank on CPU machines")
+
+
+class RunConfig(_Section):
+    """A whole run."""
+
+    model: ModelConfig
+    data: DataConfig
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    learner: LearnerConfig = Field(default_factory=LearnerConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    train: TrainConfig
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @model_validator(mode="after")
+    def _cross_section_rules(self):
+        n = self.sampling.n
+        samples = self.train.prompts_per_step * n
+        ranks_x_mb = self.learner.num_ranks * self.learner.mini_batches
+        if samples % ranks_x_mb:
+            raise ValueError(
+                f"train.prompts_per_step * sampling.n = {samples} samples is not divisible by learner.num_ranks * "
+                f"learner.mini_batches = {ranks_x_mb}; change train.prompts_per_step or learner.mini_batches")
+        if (samples // self.learner.mini_batches) % n:
+            raise ValueError(
+                f"a mini-batch of {samples // self.learner.mini_batches} samples would split groups of "
+                f"sampling.n={n}; choose learner.mini_batches dividing train.prompts_per_step={self.train.prompts_per_step}")
+        if self.algo.advantage in ("grpo", "dr_grpo", "rloo") and n < 2:
+            raise ValueError(f"algo.advantage={self.algo.advantage!r} needs groups: sampling.n must be >= 2, got {n}")
+        # The learner's log-probs must be of the same distribution as the engine's, or the IS ratio is biased.
+        want_t = self.sampling.temperature if self.rollout.logprobs_mode == "processed_logprobs" else 1.0
+        if self.sampling.temperature > 0 and abs(self.learner.temperature - want_t) > 1e-9:
+            raise ValueError(
+                f"learner.temperature={self.learner.temperature} but the engine returns "
+                f"{self.rollout.logprobs_mode} at sampling.temperature={self.sampling.temperature}: set "
+                f"learner.temperature={want_t} so learner and rollout log-probs describe the same distribution")
+        if self.train.schedule == "async" and self.train.max_staleness < 1:
+            raise ValueError("train.schedule='async' needs train.max_staleness >= 1 (rollouts are one version behind)")
+        if self.ray.num_gpus is not None and self.rollout.device == "cuda":
+            need = self.rollout.num_engines * self.rollout.tensor_parallel_size
+            need += 0 if self.ray.colocate else self.learner.num_ranks
+            if need > self.ray.num_gpus:
+                raise ValueError(
+                    f"the layout needs {need} GPUs (rollout.num_engines * rollout.tensor_parallel_size"
+                    f"{'' if self.ray.colocate else ' + learner.num_ranks'}) but ray.num_gpus={self.ray.num_gpus}; "
+                    "lower those or set ray.colocate=true")
+        return self
+
+
+def validate_config(data: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, RunConfig)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML recipe, apply dotted overrides, validate. Raises ConfigError with a readable message."""
+    return validate_config(apply_overrides(load_yaml(path), overrides or []))
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,88 @@
+"""Dataset config: which problems to load and how to read them (see cluster/datasets.py).
+
+A built-in dataset needs only its name and split, e.g. `DatasetSpec(name="gsm8k", split="test")`.
+Any other local JSONL/JSON file: `DatasetSpec(name="jsonl", path="my.jsonl", kind="math",
+fields={"prompt": "question", "answer": "answer"})`. A Hugging Face dataset goes through
+`datasets.load_dataset`: `DatasetSpec(name="hf", path="json", data_files="x.jsonl", kind="math",
+fields={...})` or `path="openai/gsm8k", hf_subset="main"` where the hub (or its cache) is reachable.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+Kind = Literal["math", "code", "countdown"]
+FIELD_ROLES = ("prompt", "answer", "id")
+GENERIC_NAMES = ("jsonl", "hf")
+
+
+class DatasetSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    """Registry name (gsm8k, math500, ...), or 'jsonl' for any local file, or 'hf' for datasets.load_dataset."""
+    split: str = "test"
+    """Split of a built-in dataset (its loader lists the valid ones); for 'hf', the split passed to load_dataset."""
+    path: str | None = None
+    """For 'jsonl': the file (relative paths resolve against the data root); for 'hf': the dataset name or builder."""
+    data_dir: str | None = None
+    """Data root; None means $RLVR_DATA_DIR, else ../shared/data relative to the repo."""
+    limit: int | None = None
+    """Keep only the first `limit` problems (after skipping bad records); None keeps all."""
+    fields: dict[str, str] | None = None
+    """For 'jsonl'/'hf': record field per role, keys from ('prompt', 'answer', 'id'); prompt and answer required."""
+    answer_format: Literal["plain", "gsm8k", "boxed"] = "plain"
+    """For 'jsonl'/'hf': how gold is read from the answer field: as is, after '####', or the last \\boxed{}."""
+    kind: Kind | None = None
+    """For 'jsonl'/'hf': problem kind (math, code, countdown); built-in datasets know their own."""
+    on_bad_record: Literal["error", "skip"] = "error"
+    """Malformed line, missing field or empty gold: 'error' stops with file and line, 'skip' drops and counts it."""
+    hf_subset: str | None = None
+    """For 'hf': the dataset config name (e.g. 'main' for openai/gsm8k)."""
+    data_files: str | list[str] | None = None
+    """For 'hf': data_files passed to load_dataset (for builders such as 'json')."""
+
+    @field_validator("limit")
+    @classmethod
+    def _limit_positive(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"limit={v}: expected a positive integer or null (null keeps all problems)")
+        return v
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_known(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is None:
+            return v
+        unknown = sorted(set(v) - set(FIELD_ROLES))
+        if unknown:
+            raise ValueError(f"fields has unknown roles {unknown}: allowed roles are {list(FIELD_ROLES)}")
+        missing = [r for r in ("prompt", "answer") if r not in v]
+        if missing:
+            raise ValueError(f"fields lacks {missing}: map each to a record field, e.g. {{'prompt': 'question'}}")
+        return v
+
+    @model_validator(mode="after")
+    def _known_name_and_split(self) -> DatasetSpec:
+        from cluster.datasets import check_spec  # the registry lives with the loaders
+
+        check_spec(self)
+        return self
+
+    @model_validator(mode="after")
+    def _generic_needs_mapping(self) -> DatasetSpec:
+        if self.name in GENERIC_NAMES:
+            need = [k for k in ("path", "fields", "kind") if getattr(self, k) is None]
+            if need:
+                raise ValueError(f"dataset name={self.name!r} needs {need} set (path, field mapping and kind)")
+        else:
+            extra = [k for k in ("fields", "kind", "hf_subset", "data_files") if getattr(self, k) is not None]
+            if extra or self.answer_format != "plain":
+                extra += ["answer_format"] if self.answer_format != "plain" else []
+                raise ValueError(
+                    f"{extra} apply only to name='jsonl' or 'hf'; built-in dataset {self.name!r} "
+                    "knows its own fields: remove them or set name='jsonl'"
+                )
+        return self

@@ -1,0 +1,356 @@
+"""Problem loaders: every dataset becomes a list of `Problem` (prompt, gold, kind).
+
+Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
+`\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
+("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
+gold (cluster/code_tests.py). Files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
+else ../shared/data next to the repo (shared/data/SOURCES.md lists them).
+
+    from cluster.data_config import DatasetSpec
+    from cluster.datasets import load_problems
+    load_problems(DatasetSpec(name="gsm8k", split="test")).problems[0].gold   # '18'
+"""
+
+from __future__ import annotations
+
+import difflib
+import gzip
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from cluster.code_tests import differential_program
+from cluster.data_config import DatasetSpec
+from rewards.code import humaneval_tests, mbpp_tests
+from rewards.math.extract import last_boxed
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    prompt: str
+    gold: str  # math/countdown: the answer; code: a test program run after the candidate's code
+    kind: str  # 'math' | 'code' | 'countdown'
+    source: str  # dataset name and split, e.g. 'gsm8k/test'
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadedDataset:
+    name: str
+    problems: list[Problem]
+    skipped: list[str]  # 'file:line: reason' for each record dropped under on_bad_record='skip'
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be loaded as configured; the message says which file/line and what to change."""
+
+
+class BadRecord(Exception):
+    """One record is unusable; load_problems adds file and line, then raises or skips."""
+
+
+def data_root(data_dir: str | None = None) -> Path:
+    return Path(data_dir or os.environ.get("RLVR_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+# ---- reading records -------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
+    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines) or .json arrays (1-based index).
+
+    A line that is not a JSON object yields a BadRecord instead; an unreadable file raises DatasetError.
+    """
+    try:
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, list):
+                raise DatasetError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+            for i, rec in enumerate(data, 1):
+                yield i, rec if isinstance(rec, dict) else BadRecord(f"record is {type(rec).__name__}, not object")
+            return
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield line_no, BadRecord(f"malformed JSON ({e.msg} at column {e.colno})")
+                    continue
+                yield line_no, rec if isinstance(rec, dict) else BadRecord(f"line is {type(rec).__name__}, not object")
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, json.JSONDecodeError) as e:
+        raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
+
+
+def require(rec: dict, key: str) -> Any:
+    if key not in rec:
+        raise BadRecord(f"missing field {key!r} (record has {sorted(k for k in rec if k != '_index')})")
+    if rec[key] is None:
+        raise BadRecord(f"field {key!r} is null")
+    return rec[key]
+
+
+def nonempty(value: Any, what: str = "gold answer") -> str:
+    """The value as a stripped string; an empty one is a bad record."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise BadRecord(f"empty {what}")
+    return text
+
+
+def prompt_text(value: Any) -> str:
+    """The prompt verbatim (a code prompt's trailing newline and indentation matter); must not be blank."""
+    nonempty(value, "prompt")
+    return str(value)
+
+
+# ---- gold extraction -------------------------------------------------------------------------
+
+
+def gsm8k_gold(solution: str) -> str:
+    if "####" not in solution:
+        raise BadRecord("answer has no '#### <number>' line")
+    return nonempty(solution.rsplit("####", 1)[1].replace(",", ""))
+
+
+def boxed_gold(solution: str) -> str:
+    boxed = last_boxed(solution)
+    if boxed is None:
+        raise BadRecord("solution has no \\boxed{...} answer")
+    return nonempty(boxed)
+
+
+def number_gold(value: Any) -> str:
+    """Numbers as canonical strings: 27.0 -> '27', '025' -> '25', 0.5 -> '0.5'."""
+    text = nonempty(value)
+    try:
+        num = float(text)
+    except ValueError:
+        return text
+    return str(int(num)) if num.is_integer() else repr(num)
+
+
+ANSWER_FORMATS: dict[str, Callable[[str], str]] = {"plain": nonempty, "gsm8k": gsm8k_gold, "boxed": boxed_gold}
+
+# ---- built-in datasets -----------------------------------------------------------------------
+
+Convert = Callable[[dict, str], Problem]  # (record, source 'name/split') -> Problem
+
+
+def _gsm8k(r: dict, src: str) -> Problem:
+    sol = require(r, "answer")
+    return Problem(f"{src}/{r['_index']}", prompt_text(require(r, "question")), gsm8k_gold(sol), "math", src,
+                   {"solution": sol})
+
+
+def _math500(r: dict, src: str) -> Problem:
+    meta = {k: r.get(k) for k in ("subject", "level", "solution")}
+    return Problem(str(require(r, "unique_id")), prompt_text(require(r, "problem")),
+                   nonempty(require(r, "answer")), "math", src, meta)
+
+
+def _math(r: dict, src: str) -> Problem:
+    sol = require(r, "solution")
+    meta = {"level": r.get("level"), "type": r.get("type"), "solution": sol}
+    return Problem(f"math/{r.get('idx', r['_index'])}", prompt_text(require(r, "problem")),
+                   boxed_gold(sol), "math", src, meta)
+
+
+def _numeric(prompt_key: str) -> Convert:
+    """AIME/AMC style: integer-like answers; keeps the raw value in meta."""
+
+    def convert(r: dict, src: str) -> Problem:
+        raw = require(r, "answer")
+        meta = {"raw_answer": raw, **{k: r[k] for k in ("url", "year", "difficulty", "type") if k in r}}
+        return Problem(f"{src}/{r.get('id', r['_index'])}", prompt_text(require(r, prompt_key)),
+                       number_gold(raw), "math", src, meta)
+
+    return convert
+
+
+def _humaneval(r: dict, src: str) -> Problem:
+    entry = require(r, "entry_point")
+    nonempty(require(r, "test"), "test")
+    gold = humaneval_tests(r)
+    meta = {"entry_point": entry, "canonical_solution": r.get("canonical_solution")}
+    return Problem(require(r, "task_id"), prompt_text(require(r, "prompt")), gold, "code", src, meta)
+
+
+def _humaneval_plus(r: dict, src: str) -> Problem:
+    entry, prompt = require(r, "entry_point"), prompt_text(require(r, "prompt"))
+    inputs = list(require(r, "base_input")) + list(require(r, "plus_input"))
+    gold = differential_program(prompt + require(r, "canonical_solution"), entry, inputs, r.get("atol", 0))
+    meta = {"entry_point": entry, "canonical_solution": r["canonical_solution"], "n_inputs": len(inputs)}
+    return Problem(r["task_id"], prompt, gold, "code", src, meta)
+
+
+def _mbpp(r: dict, src: str) -> Problem:
+    tests = require(r, "test_list")
+    if not tests:
+        raise BadRecord("empty test_list")
+    text = prompt_text(r.get("text", r.get("prompt")))  # mbpp.jsonl: text; sanitized: prompt
+    prompt = text + "\nYour code should pass these tests:\n\n" + "\n".join(tests)
+    meta = {"task_id": int(r["task_id"]), "code": r.get("code"), "test_list": tests}
+    return Problem(f"mbpp/{r['task_id']}", prompt, mbpp_tests(r), "code", src, meta)
+
+
+def _mbpp_plus(r: dict, src: str) -> Problem:
+    entry, ref = require(r, "entry_point"), require(r, "canonical_solution")
+    inputs = list(require(r, "base_input")) + list(require(r, "plus_input"))
+    gold = differential_program(ref, entry, inputs, r.get("atol", 0))
+    meta = {"entry_point": entry, "canonical_solution": ref, "assertion": r.get("assertion"), "n_inputs": len(inputs)}
+    return Problem(require(r, "task_id"), prompt_text(require(r, "prompt")), gold, "code", src, meta)
+
+
+def _countdown(r: dict, src: str) -> Problem:
+    nums, target = require(r, "nums"), require(r, "target")
+    if not (isinstance(nums, list) and nums and all(isinstance(n, int) for n in nums)) or not isinstance(target, int):
+        raise BadRecord(f"nums must be a non-empty list of ints and target an int, got nums={nums!r} target={target!r}")
+    return Problem(f"{src}/{r['_index']}", prompt_text(require(r, "question")), nonempty(require(r, "answer")),
+                   "countdown", src, {"nums": nums, "target": target})
+
+
+def _mbpp_ids(lo: int, hi: int) -> Callable[[dict], bool]:
+    return lambda r: lo <= int(r.get("task_id", 0)) <= hi
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A dataset shipped under the data root: split -> file (and optional record filter), one converter."""
+
+    files: dict[str, str]
+    convert: Convert
+    keep: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
+
+    def check_split(self, spec: DatasetSpec) -> None:
+        if spec.split not in self.files:
+            raise DatasetError(f"dataset {spec.name!r}: split={spec.split!r} unknown; valid splits: {sorted(self.files)}")
+
+    def __call__(self, spec: DatasetSpec) -> LoadedDataset:
+        self.check_split(spec)
+        path = resolve(spec.path or self.files[spec.split], spec)
+        keep = self.keep.get(spec.split, lambda r: True)
+        src = f"{spec.name}/{spec.split}"
+        rows = ((i, r) for i, r in read_records(path) if isinstance(r, BadRecord) or keep(r))
+        return collect(spec, str(path), rows, lambda r: self.convert(r, src))
+
+
+_MBPP_FILE = "mbpp/mbpp.jsonl"
+LOADERS: dict[str, Callable[[DatasetSpec], LoadedDataset]] = {
+    "gsm8k": Builtin({"test": "gsm8k/test.jsonl", "train": "gsm8k/train.jsonl"}, _gsm8k),
+    "math500": Builtin({"test": "math500/test.jsonl"}, _math500),
+    "math": Builtin({"test": "math/test.jsonl"}, _math),
+    "aime24": Builtin({"test": "aime24/test.jsonl"}, _numeric("problem")),
+    "aime25": Builtin({"test": "aime25/test.jsonl"}, _numeric("question")),
+    "amc23": Builtin({"test": "amc23/test.jsonl"}, _numeric("problem")),
+    "deepscaler": Builtin({"math_train": "deepscaler/math_train.jsonl", "aime_train": "deepscaler/aime_train.jsonl",
+                           "amc_test": "deepscaler/amc_test.jsonl"}, _numeric("problem")),
+    "humaneval": Builtin({"test": "humaneval/HumanEval.jsonl.gz"}, _humaneval),
+    "humaneval_plus": Builtin({"test": "humaneval_plus/HumanEvalPlus-v0.1.10.jsonl.gz"}, _humaneval_plus),
+    # MBPP task-id splits (Austin et al.): 1-10 prompt, 11-510 test, 511-600 validation, 601-974 train.
+    "mbpp": Builtin({s: _MBPP_FILE for s in ("test", "train", "validation", "prompt", "all")}, _mbpp,
+                    {"test": _mbpp_ids(11, 510), "train": _mbpp_ids(601, 974), "validation": _mbpp_ids(511, 600),
+                     "prompt": _mbpp_ids(1, 10)}),
+    "mbpp_sanitized": Builtin({"all": "mbpp/sanitized-mbpp.json"}, _mbpp),
+    "mbpp_plus": Builtin({"test": "mbpp_plus/MbppPlus-v0.2.0.jsonl.gz"}, _mbpp_plus),
+    "countdown": Builtin({"train": "countdown/countdown_3to4_train.jsonl.gz",
+                          "test": "countdown/countdown_3to4_test.jsonl.gz",
+                          "test_4to6": "countdown/countdown_4to6_test.jsonl.gz"}, _countdown),
+}
+
+# ---- generic sources: any local file, any HF dataset -----------------------------------------
+
+
+def _mapped(spec: DatasetSpec, stem: str) -> Callable[[dict], Problem]:
+    fields, fmt = spec.fields or {}, ANSWER_FORMATS[spec.answer_format]
+
+    def convert(r: dict) -> Problem:
+        rid = str(require(r, fields["id"])) if "id" in fields else f"{stem}/{r['_index']}"
+        meta = {k: v for k, v in r.items() if k not in fields.values() and k != "_index"}
+        prompt = prompt_text(require(r, fields["prompt"]))
+        return Problem(rid, prompt, fmt(str(require(r, fields["answer"]))), str(spec.kind), stem, meta)
+
+    return convert
+
+
+def load_jsonl(spec: DatasetSpec) -> LoadedDataset:
+    path = resolve(str(spec.path), spec)
+    return collect(spec, str(path), read_records(path), _mapped(spec, path.stem))
+
+
+def load_hf(spec: DatasetSpec) -> LoadedDataset:
+    import datasets as hf_datasets  # heavy; only this path needs it
+
+    files = spec.data_files
+    if files is not None:
+        files = [str(resolve(f, spec)) for f in ([files] if isinstance(files, str) else files)]
+    try:
+        ds = hf_datasets.load_dataset(spec.path, name=spec.hf_subset, data_files=files, split=spec.split)
+    except Exception as e:  # the library raises many types; all mean "cannot read"
+        raise DatasetError(
+            f"datasets.load_dataset({spec.path!r}, name={spec.hf_subset!r}, split={spec.split!r}, "
+            f"data_files={files!r}) failed: {type(e).__name__}: {e}. Check dataset.path/hf_subset/split; "
+            "without network use a cached dataset or name='jsonl' with a local file"
+        ) from e
+    rows = ((i, dict(r)) for i, r in enumerate(ds, 1))
+    return collect(spec, f"hf:{spec.path}[{spec.split}]", rows, _mapped(spec, f"{spec.path}/{spec.split}"))
+
+
+LOADERS.update({"jsonl": load_jsonl, "hf": load_hf})
+
+# ---- entry points ----------------------------------------------------------------------------
+
+
+def resolve(path: str, spec: DatasetSpec) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else data_root(spec.data_dir) / p
+
+
+def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],
+            convert: Callable[[dict], Problem]) -> LoadedDataset:
+    """Convert records in order; a bad one raises DatasetError naming file and line, or is skipped and counted."""
+    problems, skipped = [], []
+    for index, (line, rec) in enumerate(rows):
+        try:
+            if isinstance(rec, BadRecord):
+                raise rec
+            problems.append(convert({**rec, "_index": index}))
+        except BadRecord as e:
+            msg = f"{where}:{line}: {e}"
+            if spec.on_bad_record == "error":
+                raise DatasetError(f"{msg}; fix the record or set dataset.on_bad_record='skip'") from None
+            skipped.append(msg)
+        if spec.limit is not None and len(problems) >= spec.limit:
+            break
+    if not problems:
+        raise DatasetError(f"dataset {spec.name!r} ({where}) yielded no problems (skipped {len(skipped)})")
+    return LoadedDataset(spec.name, problems, skipped)
+
+
+def check_name(name: str) -> None:
+    if name not in LOADERS:
+        close = difflib.get_close_matches(name, LOADERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DatasetError(f"dataset.name={name!r} is unknown{hint}; valid names: {sorted(LOADERS)}")
+
+
+def check_spec(spec: DatasetSpec) -> None:
+    """Name and split known; called by DatasetSpec's validator so config errors surface at load time."""
+    check_name(spec.name)
+    loader = LOADERS[spec.name]
+    if isinstance(loader, Builtin):
+        loader.check_split(spec)
+
+
+def load_problems(spec: DatasetSpec) -> LoadedDataset:
+    """All problems of one dataset; raises DatasetError if it cannot be read (or a bad record, unless skipped)."""
+    check_spec(spec)
+    return LOADERS[spec.name](spec)

@@ -1,0 +1,51 @@
+"""Evaluate the policy the pool currently serves on held-out problems: generate, verify, summarise.
+
+Used by training (before, every N steps, after) and by `rlvr eval`. Returns per-problem results in the form
+cluster.metrics consumes, plus one row per sample for samples.jsonl.
+"""
+from __future__ import annotations
+
+from statistics import mean
+
+from cluster.metrics import ProblemResult
+from cluster.scoring import score_texts
+
+
+def _answer_of(problem, text: str) -> str | None:
+    if problem.kind == "math":
+        from rewards.math import extract_answer
+
+        return extract_answer(text)
+    return None
+
+
+def generate_and_score(pool, encoder, problems: list, sampling, timeout_s: float, workers: int):
+    """-> (kept problems, their ProblemResults, per-sample rows, dropped prompt count).
+    Overlong prompts follow rollout.prompt.overlong."""
+    enc = encoder.encode([p.prompt for p in problems], sampling.max_tokens)
+    kept = [problems[i] for i in enc.kept]
+    groups = pool.generate(enc.token_ids, sampling) if kept else []
+    flat_problems = [p for p, samples in zip(kept, groups) for _ in samples]
+    texts = [s.text for samples in groups for s in samples]
+    rewards = score_texts(flat_problems, texts, timeout_s, workers)
+    results, rows, k = [], [], 0
+    for p, samples in zip(kept, groups):
+        rs = rewards[k:k + len(samples)]
+        k += len(samples)
+        answers = [_answer_of(p, s.text) for s in samples]
+        results.append(ProblemResult(correct=[r > 0.5 for r in rs], answers=answers,
+                                     num_tokens=[len(s.response_ids) for s in samples]))
+        for s, r, a in zip(samples, rs, answers):
+            rows.append({"id": p.id, "source": p.source, "prompt": p.prompt, "completion": s.text,
+                         "extracted": a, "reward": r, "tokens": len(s.response_ids),
+                         "finish_reason": s.finish_reason, "version": s.version})
+    return kept, results, rows, len(enc.dropped)
+
+
+def quick_summary(results: list) -> dict:
+    """Accuracy (mean over all samples) and mean response length: what training logs at eval points."""
+    correct = [c for r in results for c in r.correct]
+    tokens = [t for r in results for t in r.num_tokens]
+    if not correct:
+        return {"accuracy": float("nan"), "mean_response_length": float("nan"), "problems": 0}
+    return {"accuracy": mean(correct), "mean_response_length": mean(tokens), "problems": len(results)}

@@ -1,0 +1,73 @@
+"""End-of-run report: report.json, a short printed summary, and the training-curve plots."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/clipped_frac", "learner/kl",
+          "learner/entropy", "learner/clip_frac", "time/step")
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """PNG plots of a run's metrics.jsonl: the headline curves, and every numeric metric."""
+    from cluster.plots import plot_training_curves, read_metrics_jsonl
+
+    run_dir = Path(run_dir)
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        raise FileNotFoundError(f"{metrics} does not exist: give a run directory written by `rlvr train`")
+    rows = read_metrics_jsonl(metrics)
+    present = {k for r in rows for k in r}
+    headline = [k for k in CURVES if k in present]
+    out = [plot_training_curves(metrics, run_dir / "plots" / "training.png", keys=headline)]
+    out.append(plot_training_curves(metrics, run_dir / "plots" / "all_metrics.png"))
+    return out
+
+
+def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
+    before, after = evals.get("before") or {}, evals.get("after") or {}
+    report = {
+        "accuracy_before": before.get("accuracy"),
+        "accuracy_after": after.get("accuracy"),
+        "mean_response_length_before": before.get("mean_response_length"),
+        "mean_response_length_after": after.get("mean_response_length"),
+        "eval_problems": after.get("problems", before.get("problems", 0)),
+        "wall_seconds": seconds["wall"],
+        "phase_seconds": seconds,
+        "steps": cfg.train.steps,
+        "evals": evals,
+    }
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    plots = []
+    try:
+        plots = plot_run(run_dir)
+    except (FileNotFoundError, ValueError) as e:  # a run with no steps has nothing to plot
+        print(f"no plots: {e}")
+    _print(report, run_dir, plots)
+    return report
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.1f}%" if pct else f"{v:.1f}"
+
+
+def _print(report: dict, run_dir: Path, plots: list[Path]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"rlvr report ({report['eval_problems']} held-out problems)")
+    t.add_column("")
+    t.add_column("before RL", justify="right")
+    t.add_column("after RL", justify="right")
+    t.add_row("accuracy", _fmt(report["accuracy_before"], True), _fmt(report["accuracy_after"], True))
+    t.add_row("mean response length (tokens)", _fmt(report["mean_response_length_before"]),
+              _fmt(report["mean_response_length_after"]))
+    console = Console()
+    console.print(t)
+    phases = ", ".join(f"{k} {v:.0f}s" for k, v in report["phase_seconds"].items())
+    console.print(f"time: {phases}")
+    console.print(f"report: {run_dir / 'report.json'}")
+    for p in plots:
+        console.print(f"plot: {p}")

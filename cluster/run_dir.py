@@ -1,0 +1,98 @@
+"""One directory per run: resolved config, metrics (JSONL + TensorBoard), samples, checkpoints, plots, report.
+
+The directory is checked before any actor starts: it must be writable and have room, so a run does not die
+hours in when its first checkpoint cannot be written.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+from cluster.overrides import ConfigError
+
+MIN_FREE_BYTES = 512 * 1024**2
+
+
+def prepare_run_dir(parent: str, name: str, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
+    run = Path(parent) / name
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        probe = run / ".write-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"output.dir={parent!r}: run directory {str(run)!r} is not writable ({e.strerror}); "
+                          "point output.dir at a writable location") from None
+    free = shutil.disk_usage(run).free
+    if free < min_free_bytes:
+        raise ConfigError(f"output.dir={parent!r}: only {free / 1024**2:.0f} MiB free, need at least "
+                          f"{min_free_bytes / 1024**2:.0f} MiB for checkpoints; free space or change output.dir")
+    return run
+
+
+def default_run_name(config_path: str | None) -> str:
+    stem = Path(config_path).stem if config_path else "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class MetricsLog:
+    """Appends one JSON object per step to metrics.jsonl, mirrors scalars to TensorBoard when enabled."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, wandb_project: str | None = None, config=None):
+        self.path = run_dir / "metrics.jsonl"
+        self._tb = None
+        self._wandb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(run_dir / "tensorboard"))
+        if wandb_project:
+            import wandb
+
+            self._wandb = wandb.init(project=wandb_project, name=run_dir.name, config=config, dir=str(run_dir))
+
+    def log(self, step: int, metrics: dict) -> None:
+        row = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        scalars = {k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}
+        if self._tb is not None:
+            for k, v in scalars.items():
+                self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=step)
+
+    def truncate_after(self, step: int) -> None:
+        """On resume, drop rows of steps that the restored checkpoint has not seen (they will be redone)."""
+        if not self.path.exists():
+            return
+        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
+        kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
+        self.path.write_text("".join(r + "\n" for r in kept))
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def _plain(v):
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def append_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")

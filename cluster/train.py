@@ -1,0 +1,244 @@
+"""The RL training loop: prompts -> rollouts -> rewards -> learner update -> weight sync, step after step.
+
+    rlvr train configs/local.yaml [overrides] [--address ADDR] [--resume]
+
+Schedules:
+  sync   generate(t) with policy v_t, train on it -> v_{t+1}, push v_{t+1}.
+  async  (one-step off-policy) generate(t+1) with v_t *while* the learner trains on batch t; the learner's
+         truncated-IS correction (algo.tis_cap) accounts for the one version of staleness.
+Each phase gets one timing metric. Everything that can fail without Ray (config, data, output dir) fails
+before any actor starts.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cluster import checkpoint as ckpt
+from cluster.config import RunConfig, to_yaml
+from cluster.data_loading import load_specs
+from cluster.overrides import ConfigError
+from cluster.policy_eval import generate_and_score, quick_summary
+from cluster.prompt_stream import PromptStream
+from cluster.rollouts import concat, flatten, rollout_metrics, select
+from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir
+from cluster.scoring import score_texts
+
+MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
+
+
+def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path:
+    if cfg.output.name:
+        return prepare_run_dir(cfg.output.dir, cfg.output.name)
+    if resume:  # the newest run of this recipe that has a checkpoint
+        stem = Path(config_path).stem if config_path else "run"
+        runs = sorted(Path(cfg.output.dir).glob(f"{stem}-*"), key=lambda d: d.stat().st_mtime)
+        runs = [r for r in runs if ckpt.latest(r) is not None]
+        if not runs:
+            raise ConfigError(f"--resume: no run of {stem!r} with a complete checkpoint under output.dir="
+                              f"{cfg.output.dir!r}; set output.name to the run to resume")
+        return runs[-1]
+    return prepare_run_dir(cfg.output.dir, default_run_name(config_path))
+
+
+class Trainer:
+    """Owns the run's actors and state; `run()` executes the remaining steps."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, model_path: str, train_problems: list, eval_problems: list):
+        from actors.pool import RolloutPool
+        from actors.prompts import PromptEncoder
+        from cluster.placement import build_layout
+        from cluster.sync import WeightSync
+        from learner.group import LearnerGroup
+
+        self.cfg, self.run_dir, self.model_path = cfg, run_dir, model_path
+        self.eval_problems = eval_problems
+        self.layout = build_layout(cfg)
+        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
+        self.group = LearnerGroup(cfg.learner, cfg.algo, model_path, actor_options=self.layout.learner_options)
+        self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
+        self.sync = WeightSync(self.group, self.pool, cfg.train.weight_sync)
+        self.stream = PromptStream(train_problems, cfg.train.prompts_per_step, cfg.train.seed, cfg.data.shuffle)
+        self.metrics = MetricsLog(run_dir, cfg.output.tensorboard, cfg.output.wandb_project,
+                                  cfg.model_dump(mode="json"))
+        self.step, self.version = 0, 0
+        self.evals: dict[str, dict] = {}
+        self.counters = {"dropped_prompts": 0, "dynamic_sampling_groups_dropped": 0}
+        self.pending: dict | None = None  # async: the next step's rollout, generated during this step's update
+
+    # ----- one rollout batch -------------------------------------------------------------------------------
+    def _sampling_for(self, step: int, round_: int = 0):
+        # Seeds derive from (run seed, step, round), so a resumed run draws the same samples as an unbroken one.
+        return self.cfg.sampling.model_copy(update={"seed": self.cfg.train.seed * 7919 + step * 101 + round_ * 17})
+
+    def rollout(self, step: int) -> dict:
+        """Generate and score one step's batch (with DAPO refill rounds); returns batch + metrics."""
+        t0 = time.perf_counter()
+        batch, metrics, offset = None, {}, 0
+        for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
+            problems = self.stream.next_batch()
+            enc = self.encoder.encode([p.prompt for p in problems], self.cfg.sampling.max_tokens)
+            self.counters["dropped_prompts"] += len(enc.dropped)
+            problems = [problems[i] for i in enc.kept]
+            t_gen = time.perf_counter()
+            groups = self.pool.generate(enc.token_ids, self._sampling_for(step, round_))
+            metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - t_gen
+            texts = [s.text for g in groups for s in g]
+            flat_problems = [p for p, g in zip(problems, groups) for _ in g]
+            t_rew = time.perf_counter()
+            rewards = score_texts(flat_problems, texts, self.cfg.train.reward_timeout_s,
+                                  self.cfg.train.reward_workers)
+            metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t_rew
+            if round_ == 0:
+                metrics.update(rollout_metrics(problems, groups, rewards))
+                self._log_samples(step, problems, groups, rewards)
+            part = flatten(problems, groups, rewards)
+            if not self.cfg.train.dynamic_sampling:
+                batch = part
+                break
+            from learner.dynamic_sampling import filter_groups
+
+            keep, kept_groups = filter_groups(part["rewards"], part["group_ids"])
+            self.counters["dynamic_sampling_groups_dropped"] += len(problems) - kept_groups
+            batch = concat(batch, select(part, keep), offset)
+            offset += len(problems)
+            if len(set(batch["group_ids"])) >= self.cfg.train.prompts_per_step:
+                break
+        metrics["time/rollout"] = time.perf_counter() - t0
+        metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
+        return {"batch": batch, "metrics": metrics}
+
+    def _log_samples(self, step: int, problems, groups, rewards) -> None:
+        n = self.cfg.train.samples_per_step_logged
+        rows, k = [], 0
+        for p, g in zip(problems, groups):
+            for s in g:
+                if len(rows) < n:
+                    rows.append({"step": step, "id": p.id, "prompt": p.prompt, "completion": s.text,
+                                 "reward": rewards[k], "tokens": len(s.response_ids), "version": s.version})
+                k += 1
+        append_jsonl(self.run_dir / "samples.jsonl", rows)
+
+    # ----- evaluation, checkpoints -------------------------------------------------------------------------
+    def evaluate(self, tag: str) -> dict | None:
+        if not self.eval_problems:
+            return None
+        t0 = time.perf_counter()
+        sampling = self.cfg.eval.sampling or self.cfg.sampling.model_copy(update={"n": 1, "temperature": 0.0,
+                                                                                   "seed": None})
+        _, results, rows, _ = generate_and_score(self.pool, self.encoder, self.eval_problems, sampling,
+                                                 self.cfg.train.reward_timeout_s, self.cfg.train.reward_workers)
+        summary = {**quick_summary(results), "seconds": time.perf_counter() - t0, "step": self.step}
+        append_jsonl(self.run_dir / f"eval_{tag}.jsonl", rows)
+        self.evals[tag] = summary
+        return summary
+
+    def save(self) -> Path:
+        # The stream position is after any prefetched batch, which is saved whole: in async mode it was
+        # generated by the previous policy, so regenerating it after a resume would not reproduce it.
+        state = {"step": self.step, "version": self.version, "stream": self.stream.state(),
+                 "pending": self.pending,
+                 "counters": self.counters, "evals": self.evals}
+
+        def write(tmp: Path) -> None:
+            self.group.save_checkpoint(str(tmp / "learner"))
+            self.group.export_hf(str(tmp / "hf"))
+            (tmp / "controller.json").write_text(json.dumps(state))
+            (tmp / "config.yaml").write_text(to_yaml(self.cfg))
+
+        return ckpt.save_atomic(self.run_dir, self.step, write, {"version": self.version},
+                                self.cfg.train.keep_checkpoints)
+
+    def restore(self, path: Path) -> None:
+        state = json.loads((path / "controller.json").read_text())
+        self.group.load_checkpoint(str(path / "learner"))
+        self.step, self.version = state["step"], state["version"]
+        self.stream.load_state(state["stream"])
+        self.counters, self.evals = state["counters"], state["evals"]
+        self.pending = state["pending"]
+        self.sync.push(self.version)  # engines start from the base model; bring them to the restored policy
+        self.metrics.truncate_after(self.step)
+
+    # ----- the loop ----------------------------------------------------------------------------------------
+    def run(self, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        if self.step == 0 and "before" not in self.evals:
+            self.evaluate("before")
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="rl steps", disable=not progress,
+                   dynamic_ncols=True)
+        executor = ThreadPoolExecutor(1) if cfg.train.schedule == "async" else None
+        try:
+            while self.step < cfg.train.steps:
+                t_step = time.perf_counter()
+                current = self.pending if self.pending is not None else self.rollout(self.step)
+                self.pending, nxt = None, None
+                if executor is not None and self.step + 1 < cfg.train.steps:
+                    nxt = executor.submit(self.rollout, self.step + 1)  # overlaps with training below
+                t_train = time.perf_counter()
+                train_metrics = self.group.train_step(current["batch"])
+                train_s = time.perf_counter() - t_train
+                if nxt is not None:
+                    self.pending = nxt.result()  # generated by the previous policy: one version stale
+                self.version += 1
+                sync_metrics = self.sync.push(self.version)
+                self.step += 1
+                row = {**current["metrics"], **{f"learner/{k}": v for k, v in train_metrics.items()},
+                       **sync_metrics, "time/train": train_s, "time/step": time.perf_counter() - t_step,
+                       "policy_version": self.version, **{f"count/{k}": v for k, v in self.counters.items()}}
+                if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
+                    ev = self.evaluate(f"step{self.step}") or {}
+                    row.update({f"eval/{k}": ev[k] for k in ("accuracy", "mean_response_length") if k in ev})
+                self.metrics.log(self.step, row)
+                bar.set_postfix(reward=f"{row.get('reward/mean', 0):.2f}",
+                                len=f"{row.get('response_length/mean', 0):.0f}")
+                bar.update(1)
+                if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
+                    self.save()
+        finally:
+            bar.close()
+            if executor is not None:
+                executor.shutdown(wait=True)
+        self.evaluate("after")
+        self.save()
+        return self.evals
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.pool.shutdown()
+        self.group.close()
+        self.layout.release()
+
+
+def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
+                 resume: bool = False) -> int:
+    from cluster.report import write_report
+    from cluster.runtime import init_ray, resolve_model
+
+    t0 = time.time()
+    train_problems = load_specs(cfg.data.train, seed=cfg.train.seed)
+    eval_problems = load_specs(cfg.data.eval, seed=cfg.train.seed)
+    run_dir = find_run_dir(cfg, config_path, resume)
+    latest = ckpt.latest(run_dir) if resume else None
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    print(f"run directory: {run_dir}", flush=True)
+    t_prep = time.time()
+    model_path = resolve_model(cfg, seed=cfg.train.seed)
+    prepare_s = time.time() - t_prep
+    init_ray(cfg, address)
+    trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
+    try:
+        if latest is not None:
+            print(f"resuming from {latest}", flush=True)
+            trainer.restore(latest)
+        t_rl = time.time()
+        evals = trainer.run()
+        rl_s = time.time() - t_rl
+    finally:
+        trainer.close()
+    write_report(run_dir, cfg, evals, {"prepare_model": prepare_s, "rl_and_eval": rl_s,
+                                       "wall": time.time() - t0})
+    return 0

@@ -1,0 +1,248 @@
+"""LearnerGroup: M `LearnerWorkerActor` ranks and the driver-side half of an RL step.
+
+train_step(batch) (batch format: docs/design.md, "Learner batch"):
+  phase 1  ranks compute old (+ reference) log-probs (+ critic values) on token-balanced shards;
+  driver   shapes rewards (DAPO overlong, KL-in-reward) and computes advantages over whole groups / batch;
+  phase 2  ppo_epochs x mini_batches optimizer steps, each sharded over ranks and packed by token budget.
+Placement (`actor_options`, e.g. a placement-group strategy per rank) is chosen by the controller.
+"""
+
+import socket
+import time
+
+import ray
+import torch
+
+from learner.advantages import ADVANTAGES, AdvInputs, overlong_penalty
+from learner.batching import balance_shards, pack_micro_batches, rl_sample
+from learner.config import AlgoConfig, LearnerConfig
+from learner.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS
+from learner.worker import LearnerWorkerActor
+
+BATCH_KEYS = ("prompt_ids", "response_ids", "rollout_logprobs", "rewards", "group_ids", "finish_reason")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_batch(batch: dict) -> int:
+    """Validate a learner batch; returns its size."""
+    missing = [k for k in BATCH_KEYS if k not in batch]
+    if missing:
+        raise ValueError(f"learner batch lacks keys {missing}; expected {list(BATCH_KEYS)}")
+    n = len(batch["prompt_ids"])
+    bad = {k: len(batch[k]) for k in BATCH_KEYS if len(batch[k]) != n}
+    if bad or n == 0:
+        raise ValueError(f"learner batch lists must be non-empty and equal length ({n}); got {bad}")
+    for i, (r, lp) in enumerate(zip(batch["response_ids"], batch["rollout_logprobs"])):
+        if len(r) != len(lp):
+            raise ValueError(f"sample {i}: {len(r)} response_ids but {len(lp)} rollout_logprobs; need one per token")
+    return n
+
+
+def _pad(rows: list[list[float]], T: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), T)  # (N, T)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r)
+    return out
+
+
+class LearnerGroup:
+    """M DeepSpeed ranks as Ray actors; methods block and return plain floats/dicts."""
+
+    def __init__(self, cfg: LearnerConfig, algo: AlgoConfig, model_path: str,
+                 actor_options: list[dict] | None = None, master_addr: str = "127.0.0.1"):
+        m = cfg.num_ranks
+        opts = actor_options if actor_options is not None else [{} for _ in range(m)]
+        if len(opts) != m:
+            raise ValueError(f"{len(opts)} actor_options for learner.num_ranks={m}; pass one dict per rank")
+        port = free_port()
+        self.workers = [LearnerWorkerActor.options(**o).remote(cfg, algo, model_path, r, m, master_addr, port)
+                        for r, o in enumerate(opts)]
+        ray.get([w.ready.remote() for w in self.workers])
+        self.cfg, self.algo = cfg, algo
+        self.adv_fn = ADVANTAGES[algo.advantage]  # picked once, from the config name
+        self.agg_fn = LOSS_AGGREGATIONS[algo.loss_agg]
+        self.kl_fn = KL_ESTIMATORS[algo.kl_estimator]
+        self.step = 0
+
+    # ----- distribution helpers -----
+    def _micro_batches(self, samples: list[dict]) -> tuple[list[list[list[dict]]], list[list[int]]]:
+        """Per rank: micro-batches (padded with [] to an equal count) and the flattened sample order."""
+        lengths = [len(s["ids"]) for s in samples]
+        per_rank, orders = [], []
+        for shard in balance_shards(lengths, len(self.workers)):
+            mbs = [[shard[j] for j in mb] for mb in pack_micro_batches([lengths[i] for i in shard],
+                                                                     self.cfg.micro_batch_tokens)]
+            per_rank.append(mbs)
+            orders.append([i for mb in mbs for i in mb])
+        k = max(1, max(len(mbs) for mbs in per_rank))
+        padded = [[[samples[i] for i in mb] for mb in mbs] + [[] for _ in range(k - len(mbs))] for mbs in per_rank]
+        return padded, orders
+
+    def _run(self, method: str, samples: list[dict]) -> tuple[list, list[list[int]]]:
+        mbs, orders = self._micro_batches(samples)
+        calls = {"compute_logprobs": lambda w, mb: w.compute_logprobs.remote(mb),
+                 "train_step": lambda w, mb: w.train_step.remote(mb),
+                 "sft_step": lambda w, mb: w.sft_step.remote(mb)}[method]
+        return ray.get([calls(w, mb) for w, mb in zip(self.workers, mbs)]), orders
+
+    # ----- RL step -----
+    def train_step(self, batch: dict) -> dict[str, float]:
+        """One RL update on a rollout batch; returns flat float metrics."""
+        t0 = time.perf_counter()
+        n = check_batch(batch)
+        algo = self.algo
+        samples = [rl_sample(p, r, rollout_logp=list(lp)) for p, r, lp in
+                   zip(batch["prompt_ids"], batch["response_ids"], batch["rollout_logprobs"])]
+        resp_lens = torch.tensor([len(r) for r in batch["response_ids"]])  # (N,)
+        T = int(resp_lens.max())
+        mask = (torch.arange(T)[None, :] < resp_lens[:, None]).float()  # (N, T)
+
+        # phase 1: old / reference log-probs and values
+        results, orders = self._run("compute_logprobs", samples)
+        for res, order in zip(results, orders):
+            for key, rows in res.items():
+                for i, row in zip(order, rows):
+                    samples[i][key] = row
+        t1 = time.perf_counter()
+
+        # driver: rewards and advantages over the whole batch
+        rewards = torch.tensor(batch["rewards"], dtype=torch.float32)  # (N,)
+        if algo.overlong_buffer_len > 0:
+            rewards = rewards + overlong_penalty(resp_lens, algo.overlong_max_len, algo.overlong_buffer_len,
+                                                 algo.overlong_penalty)
+        token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last response token
+        token_rewards[torch.arange(n), resp_lens - 1] = rewards
+        old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
+        rollout_logp = _pad([s["rollout_logp"] for s in samples], T)
+        metrics: dict[str, float] = {}
+        if "ref_logp" in samples[0]:
+            kl = self.kl_fn(old_logp, _pad([s["ref_logp"] for s in samples], T)) * mask  # (N, T)
+            metrics["kl_old_ref"] = float(kl.sum() / mask.sum())
+            if algo.kl_in == "reward":
+                token_rewards = token_rewards - algo.kl_coef * kl
+        values = _pad([s["values"] for s in samples], T) if "values" in samples[0] else None
+        adv = self.adv_fn(AdvInputs(token_rewards, mask, torch.tensor(batch["group_ids"]), values,
+                                    algo.gamma, algo.lam, algo.adv_eps))  # (N, T)
+        for i, s in enumerate(samples):
+            L = int(resp_lens[i])
+            s["adv"] = adv[i, :L].tolist()
+            if values is not None:
+                s["old_values"], s["returns"] = s["values"], (adv[i, :L] + values[i, :L]).tolist()
+        metrics.update(_rollout_metrics(old_logp, rollout_logp, mask, algo.tis_cap))
+        valid = mask.bool()
+        metrics.update(reward_mean=float(rewards.mean()), adv_mean=float(adv[valid].mean()),
+                       adv_std=float(adv[valid].std()) if valid.sum() > 1 else 0.0,
+                       response_len_mean=float(resp_lens.float().mean()))
+
+        # phase 2: ppo_epochs x mini_batches optimizer steps
+        steps = []
+        for epoch in range(self.cfg.ppo_epochs):
+            steps += self._update_epoch(samples, resp_lens, epoch)
+        t2 = time.perf_counter()
+        self.step += 1
+        tokens = sum(len(s["ids"]) for s in samples)
+        metrics.update(_reduce_steps(steps), time_logprobs_s=t1 - t0, time_update_s=t2 - t1,
+                       tokens_per_s=tokens / (t2 - t0), step=float(self.step))
+        return metrics
+
+    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, epoch: int) -> list[list[dict]]:
+        n, k = len(samples), self.cfg.mini_batches
+        if n < k:
+            raise ValueError(f"batch of {n} samples cannot be split into learner.mini_batches={k}; lower it")
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + epoch)
+        perm = torch.randperm(n, generator=g) if k > 1 else torch.arange(n)
+        out = []
+        for idx in torch.tensor_split(perm, k):
+            w = self.agg_fn(resp_lens[idx], self.algo.loss_norm_len)  # (n_mb,) per-sequence weights
+            mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(idx.tolist(), w)]
+            out.append(self._run("train_step", mb)[0])
+        return out
+
+    # ----- SFT -----
+    def sft_step(self, batch: dict) -> dict[str, float]:
+        """One next-token CE step on {"input_ids": [[int]], "loss_mask": [[0|1]]}: token-mean over the batch."""
+        t0 = time.perf_counter()
+        ids, masks = batch.get("input_ids"), batch.get("loss_mask")
+        if ids is None or masks is None or len(ids) != len(masks) or not ids:
+            raise ValueError("sft batch needs equal-length non-empty lists 'input_ids' and 'loss_mask'")
+        n_tok = sum(sum(m[1:]) for m in masks)
+        if n_tok == 0:
+            raise ValueError("sft batch has no target tokens: every loss_mask is 0 after position 0")
+        samples = [{"ids": list(i), "loss_mask": [0] + list(m[1:]), "weight": 1.0 / n_tok} for i, m in zip(ids, masks)]
+        res, _ = self._run("sft_step", samples)
+        dt = time.perf_counter() - t0
+        return {"sft_loss": sum(r["loss"] for r in res), "grad_norm": res[0]["grad_norm"],
+                "tokens_per_s": sum(len(i) for i in ids) / dt, "time_s": dt}
+
+    # ----- checkpoints, export, weights -----
+    def save_checkpoint(self, ckpt_dir: str) -> None:
+        ray.get([w.save_checkpoint.remote(ckpt_dir, {"step": self.step}) for w in self.workers])
+
+    def load_checkpoint(self, ckpt_dir: str) -> None:
+        states = ray.get([w.load_checkpoint.remote(ckpt_dir) for w in self.workers])
+        self.step = int(states[0].get("step", 0))
+
+    def export_hf(self, out_dir: str) -> None:
+        ray.get([w.export_hf.remote(out_dir) for w in self.workers])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Full policy parameters (from rank 0) on the driver."""
+        return ray.get([w.state_dict_cpu.remote() for w in self.workers])[0]
+
+    def weight_sync_meta(self, bucket_mb: float) -> list:
+        return ray.get(self.workers[0].weight_sync_meta.remote(bucket_mb))
+
+    def push_weights_object_store(self, bucket_mb: float) -> list:
+        """Object refs (one dict[name, tensor] per bucket) for the engines to ray.get one at a time."""
+        return ray.get([w.push_weights_object_store.remote(bucket_mb) for w in self.workers])[0]
+
+    def start_weight_broadcast_group(self, host: str, port: int, world_size: int):
+        """Rank 0 hosts the TCPStore and joins as rank 0; returns an ObjectRef. Start the engines' joins
+        (ranks 1..world_size-1), then ray.get it."""
+        return self.workers[0].init_weight_broadcast.remote(host, port, world_size)
+
+    def start_broadcast_weights(self, bucket_mb: float) -> list:
+        """All ranks walk the buckets, rank 0 broadcasts each; returns ObjectRefs to ray.get after issuing the
+        engines' per-bucket receive RPCs (metadata from `weight_sync_meta`)."""
+        return [w.broadcast_weights.remote(bucket_mb) for w in self.workers]
+
+    def close(self) -> None:
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+
+
+def _rollout_metrics(old_logp: torch.Tensor, rollout_logp: torch.Tensor, mask: torch.Tensor,
+                     tis_cap: float | None) -> dict[str, float]:
+    """Engine-vs-learner mismatch: IS ratio pi_learner / pi_rollout stats and KL(rollout || learner) (k1, k3)."""
+    valid = mask.bool()
+    log_ratio = (old_logp - rollout_logp)[valid]  # (n_tokens,)
+    ratio = log_ratio.exp()
+    out = {"is_ratio_mean": float(ratio.mean()), "is_ratio_max": float(ratio.max()),
+           "is_ratio_min": float(ratio.min()), "engine_kl_k1": float((-log_ratio).mean()),
+           "engine_kl_k3": float((ratio - 1 - log_ratio).mean()),
+           "engine_logp_absdiff_max": float(log_ratio.abs().max())}
+    if tis_cap is not None:
+        out["is_truncated_frac"] = float((ratio > tis_cap).float().mean())
+    return out
+
+
+def _reduce_steps(steps: list[list[dict]]) -> dict[str, float]:
+    """Sum per-rank sums within a step, then average over optimizer steps."""
+    per_step = []
+    for ranks in steps:
+        tot = {k: sum(r.get(k, 0.0) for r in ranks) for k in ranks[0]}
+        tok = max(tot["tokens"], 1.0)
+        m = {"loss": tot["loss"], "entropy": tot["entropy_sum"] / tok, "clip_frac": tot["clipfrac_sum"] / tok,
+             "ratio_mean": tot["ratio_sum"] / tok, "grad_norm": ranks[0]["grad_norm"], "lr": ranks[0]["lr"]}
+        if "kl_sum" in tot:
+            m["kl"] = tot["kl_sum"] / tok
+        if "value_loss" in tot:
+            m.update(value_loss=tot["value_loss"], critic_grad_norm=ranks[0]["critic_grad_norm"])
+        per_step.append(m)
+    return {k: sum(s[k] for s in per_step) / len(per_step) for k in per_step[0]} | {"optimizer_steps": len(steps)}

@@ -1,0 +1,28 @@
+"""A tiny random Qwen2 causal LM (~110K params) written as an HF directory, for tests and benchmarks.
+
+Uses the stories260K tokenizer (512-token vocab) when available; head size 32 is one vLLM's CPU attention takes.
+"""
+
+import os
+import shutil
+
+STORIES_DIR = "/work/shared/data/models/stories260K-hf"
+
+
+def make_tiny_qwen2(out_dir: str, seed: int = 0, hidden: int = 64, layers: int = 2, vocab: int = 512,
+                    tokenizer_dir: str | None = STORIES_DIR) -> str:
+    """Write config + random weights (+ tokenizer files if tokenizer_dir exists) to out_dir; returns out_dir."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1,
+                         max_position_embeddings=512, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,
+                         pad_token_id=0)
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(config).save_pretrained(out_dir)
+    if tokenizer_dir and os.path.isdir(tokenizer_dir):
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if os.path.exists(os.path.join(tokenizer_dir, name)):
+                shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(out_dir, name))
+    return out_dir

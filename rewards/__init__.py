@@ -1,0 +1,18 @@
+"""Rule-based verifiers: math answers, code against unit tests, countdown equations.
+
+The controller calls `score_batch`; `rewards.math`, `rewards.code` and `rewards.countdown` hold the
+single-item APIs. Nothing heavy is imported here (sympy loads inside the pool's workers).
+"""
+
+
+def score_batch(kinds, completions: list[str], golds: list, timeout_s: float = 5.0, workers: int = 2,
+                code_timeout_s: float = 10.0) -> list[float]:
+    """Score completions in a worker pool; each item finishes within its timeout or scores 0.0.
+
+    kinds: one of "math" | "code" | "countdown" for all items, or one per item.
+    golds: math -> gold answer str; code -> tests source str (or {"tests": str});
+           countdown -> {"nums": list[int], "target": int}.
+    """
+    from rewards.pool import default_pool
+
+    return default_pool(workers, timeout_s, code_timeout_s).score(kinds, completions, golds)

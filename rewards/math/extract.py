@@ -1,0 +1,91 @@
+"""Final-answer extraction from a chain of thought.
+
+Order of trust (first that matches wins): `<answer>` tags (the last pair), the last `\\boxed{}`/`\\fbox{}`,
+"The final answer is ...", GSM8K `#### 42`, "the answer is ...", and, only when asked for, the last number.
+A hedged answer ("3 or 4", "either 3 or 4") is refused: rewarding it would teach the policy to hedge.
+"""
+
+import re
+
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_FINAL_RE = re.compile(r"final answer\s*(?:is|:)\s*:?\s*(.+)", re.I)
+_HASH_RE = re.compile(r"####\s*(.+)")
+_ANSWER_IS_RE = re.compile(r"(?:the )?answer(?: is|:)\s*:?\s*(.+)", re.I)
+_LAST_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_HEDGE_RE = re.compile(r"(?:^|\s|\$)(?:or|either)(?:\s|\$|$)|\\text\{\s*or\s*\}", re.I)
+_TAIL_RE = re.compile(r"(?:\.\s+[A-Z(]|\.\s*$|\n|\. I hope|,\s*(?:so|which|and|because|since)\s)")
+MAX_COMPLETION_CHARS = 200_000
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` / `\\fbox{...}` (nested braces) or `\\boxed 5`; None if absent or unclosed."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    i = start + (6 if text.startswith("\\boxed", start) else 5)
+    if text[i:i + 1] == " ":  # `\boxed 5`
+        m = re.match(r"\s*([^\s$]+)", text[i:])
+        return m.group(1) if m else None
+    if text[i:i + 1] != "{":
+        return None
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "{":
+            depth += 1
+        elif text[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1:j].strip()
+    return None
+
+
+def _clip_sentence(s: str) -> str:
+    """`42. I hope it is correct.` -> `42`; `$x=3$, so ...` -> `$x=3$`; keeps decimals like `3.5`."""
+    s = s.strip()
+    if s.startswith("$"):  # a math span is the answer; stop at its closing dollar
+        end = s.find("$", 2 if s.startswith("$$") else 1)
+        if end > 0:
+            return s[: end + (2 if s.startswith("$$") else 1)]
+    m = _TAIL_RE.search(s)
+    return (s[: m.start()] if m else s).strip()
+
+
+def _clean(ans: str | None) -> str | None:
+    if ans is None:
+        return None
+    ans = ans.strip().strip("$").strip()
+    ans = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", ans).strip().rstrip(".").strip()
+    bare = re.sub(r"\\text\{(?!\s*or\s*\})[^{}]*\}", "", ans)  # words inside \text{} are not hedges
+    if not ans or _HEDGE_RE.search(bare):
+        return None
+    return ans
+
+
+def extract_answer(completion: str, last_number_fallback: bool = False) -> str | None:
+    """The final answer of `completion`, or None. `last_number_fallback` (off for training rewards, where
+    it would reward any number that happens to come last) returns the last number if nothing else matched."""
+    if not isinstance(completion, str):
+        raise TypeError(f"extract_answer expects str, got {type(completion).__name__}")
+    text = completion[-MAX_COMPLETION_CHARS:]
+    tags = _ANSWER_TAG_RE.findall(text)
+    if tags:
+        inner = tags[-1]
+        return _clean(last_boxed(inner) if "\\boxed" in inner or "\\fbox" in inner else inner)
+    if (boxed := last_boxed(text)) is not None:
+        return _clean(boxed)
+    for regex in (_FINAL_RE, _HASH_RE, _ANSWER_IS_RE):
+        matches = list(regex.finditer(text))
+        if matches:
+            return _clean(_clip_sentence(matches[-1].group(1)))
+    if last_number_fallback and (nums := _LAST_NUMBER_RE.findall(text)):
+        return nums[-1].replace(",", "")
+    return None
+
+
+def gold_answer(gold: str) -> str:
+    """Gold answers arrive bare (`x^2+1`, `025`), boxed, or as a GSM8K solution ending in `#### 18`."""
+    if "####" in gold:
+        return gold.rsplit("####", 1)[1].strip()
+    if "\\boxed" in gold or "\\fbox" in gold:
+        return last_boxed(gold) or gold
+    return gold.strip().strip("$").strip()

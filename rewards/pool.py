@@ -1,0 +1,165 @@
+"""Bounded-time batch scoring: a pool of worker processes that survives hung and crashed verifiers.
+
+Each item runs in a worker process with a deadline. A worker that misses it is SIGKILLed (a sandboxed
+program it was running dies with it, via PDEATHSIG and the PID namespace) and replaced; a worker that
+crashes is replaced; either way the item scores 0.0 and the batch goes on. Timeouts are enforced by the
+parent with `multiprocessing.connection.wait`, not signals, so this works off the main thread and inside
+Ray actors. Workers are started with "spawn" (forking a threaded process such as a Ray actor can deadlock).
+"""
+
+import collections
+import multiprocessing
+import os
+import threading
+import time
+from multiprocessing.connection import wait
+
+KINDS = ("math", "code", "countdown")
+_STARTUP_TIMEOUT_S = 120.0
+
+
+def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float:
+    if kind == "math":
+        from rewards.math import score
+
+        return score(completion, gold)
+    if kind == "countdown":
+        from rewards.countdown import score
+
+        return score(completion, gold["nums"], gold["target"])
+    from rewards.code import score
+
+    tests = gold if isinstance(gold, str) else gold["tests"]
+    return score(completion, tests, code_timeout_s)
+
+
+def _worker_main(conn, code_timeout_s: float) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import rewards.math  # noqa: F401  warm imports before reporting ready
+    from rewards.math.equivalence import _sympy
+
+    _sympy("x+1")  # loads sympy and the LaTeX parser
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        try:
+            result = _score_one(*task, code_timeout_s)
+        except Exception:  # bad model output must never take the worker down
+            result = 0.0
+        conn.send(result)
+
+
+class _Worker:
+    def __init__(self, ctx, code_timeout_s: float):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, code_timeout_s), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.task: tuple[int, float] | None = None  # (item index, deadline)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+class VerifierPool:
+    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[float]`; thread-safe."""
+
+    def __init__(self, workers: int = 2, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
+        if workers < 1 or timeout_s <= 0 or code_timeout_s <= 0:
+            raise ValueError(f"VerifierPool(workers={workers}, timeout_s={timeout_s}, code_timeout_s="
+                             f"{code_timeout_s}): expected workers >= 1 and positive timeouts")
+        self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers = [_Worker(self._ctx, code_timeout_s) for _ in range(workers)]
+        self._lock = threading.Lock()
+        self.replaced = 0  # workers killed or lost so far (a health metric)
+
+    def _deadline(self, kind: str) -> float:
+        # Code items get the sandbox's own timeout plus slack: the sandbox kills its process tree itself.
+        return time.monotonic() + (self.code_timeout_s + 5.0 if kind == "code" else self.timeout_s)
+
+    def _replace(self, k: int) -> None:
+        self._workers[k].kill()
+        self._workers[k] = _Worker(self._ctx, self.code_timeout_s)
+        self.replaced += 1
+
+    def _await_ready(self) -> None:
+        end = time.monotonic() + _STARTUP_TIMEOUT_S
+        for k, w in enumerate(self._workers):
+            while not w.ready:
+                if w.conn.poll(max(0.0, end - time.monotonic())):
+                    try:
+                        w.ready = w.conn.recv() == "ready"
+                        continue
+                    except (EOFError, OSError):
+                        pass
+                if time.monotonic() > end:
+                    raise RuntimeError(f"verifier worker did not start within {_STARTUP_TIMEOUT_S}s")
+                self._replace(k)
+                w = self._workers[k]
+
+    def score(self, kinds, completions: list[str], golds: list) -> list[float]:
+        kinds = [kinds] * len(completions) if isinstance(kinds, str) else list(kinds)
+        if not len(kinds) == len(completions) == len(golds):
+            raise ValueError(f"score_batch: kinds, completions and golds must have equal lengths, got "
+                             f"{len(kinds)}, {len(completions)}, {len(golds)}")
+        if bad := sorted({k for k in kinds if k not in KINDS}):
+            raise ValueError(f"score_batch: unknown verifier kind(s) {bad}: expected one of {list(KINDS)}")
+        with self._lock:
+            return self._run(kinds, completions, golds)
+
+    def _run(self, kinds, completions, golds) -> list[float]:
+        results = [0.0] * len(completions)
+        pending = collections.deque(range(len(completions)))
+        self._await_ready()
+        while pending or any(w.task for w in self._workers):
+            for w in self._workers:
+                if w.task is None and pending:
+                    i = pending.popleft()
+                    try:
+                        w.conn.send((kinds[i], completions[i], golds[i]))
+                        w.task = (i, self._deadline(kinds[i]))
+                    except (OSError, ValueError):  # dead pipe or unpicklable item: item scores 0.0
+                        pass
+            busy = [w for w in self._workers if w.task]
+            if not busy:
+                continue
+            timeout = max(0.0, min(w.task[1] for w in busy) - time.monotonic())
+            ready = set(wait([w.conn for w in busy], timeout))
+            for k, w in enumerate(list(self._workers)):
+                if w.task is None:
+                    continue
+                if w.conn in ready:
+                    try:
+                        results[w.task[0]] = float(w.conn.recv())
+                        w.task = None
+                        continue
+                    except (EOFError, OSError):
+                        pass  # crashed: falls through to replacement
+                elif time.monotonic() < w.task[1]:
+                    continue
+                self._replace(k)  # hung past its deadline, or crashed
+                self._await_ready()
+        return results
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.kill()
+        self._workers = []
+
+
+_DEFAULT: dict[tuple, VerifierPool] = {}
+
+
+def default_pool(workers: int, timeout_s: float, code_timeout_s: float) -> VerifierPool:
+    """One shared pool per process and setting, started on first use."""
+    key = (workers, timeout_s, code_timeout_s)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = VerifierPool(workers, timeout_s, code_timeout_s)
+    return _DEFAULT[key]

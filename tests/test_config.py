@@ -1,0 +1,133 @@
+"""The run config rejects bad recipes with messages that name the key, the value and the fix."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.config import load_config, validate_config
+from cluster.overrides import ConfigError, apply_overrides
+
+REPO = Path(__file__).resolve().parent.parent
+
+BASE = {
+    "model": {"path": "some/model"},
+    "data": {"train": [{"name": "gsm8k", "split": "train"}]},
+    "sampling": {"n": 4, "temperature": 1.0},
+    "train": {"steps": 2, "prompts_per_step": 4},
+}
+
+
+def write(tmp_path, data) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def error_of(data) -> str:
+    with pytest.raises(ConfigError) as e:
+        validate_config(data)
+    return str(e.value)
+
+
+def test_valid_config_loads_with_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg.sampling.n == 4 and cfg.algo.advantage == "grpo" and cfg.learner.num_ranks == 1
+
+
+def test_overrides_are_parsed_as_yaml_scalars(tmp_path):
+    cfg = load_config(write(tmp_path, BASE), ["sampling.n=8", "algo.advantage=rloo", "train.dynamic_sampling=true",
+                                              "sampling.stop=[a, b]", "learner.lr=3e-5"])
+    assert cfg.sampling.n == 8 and cfg.algo.advantage == "rloo" and cfg.train.dynamic_sampling is True
+    assert cfg.sampling.stop == ["a", "b"] and cfg.learner.lr == pytest.approx(3e-5)
+
+
+def test_unknown_key_suggests_the_closest_valid_key():
+    msg = error_of(apply_overrides(BASE, ["sampling.temprature=0.5"]))
+    assert "sampling.temprature" in msg and "did you mean 'sampling.temperature'" in msg
+
+
+def test_unknown_section_suggests_the_closest_section():
+    msg = error_of(apply_overrides(BASE, ["learnr.lr=1"]))
+    assert "learnr" in msg and "did you mean 'learner'" in msg
+
+
+def test_wrong_type_names_key_and_value():
+    msg = error_of(apply_overrides(BASE, ["sampling.n=many"]))
+    assert "sampling.n='many'" in msg and "integer" in msg
+
+
+def test_literal_lists_allowed_values():
+    msg = error_of(apply_overrides(BASE, ["algo.advantage=ppo2"]))
+    assert "algo.advantage='ppo2'" in msg and "'grpo'" in msg and "'rloo'" in msg
+
+
+def test_batch_not_divisible_into_mini_batches_is_rejected():
+    msg = error_of(apply_overrides(BASE, ["learner.mini_batches=3"]))
+    assert "learner.mini_batches" in msg and "16 samples" in msg
+
+
+def test_mini_batch_splitting_a_group_is_rejected():
+    msg = error_of(apply_overrides(BASE, ["train.prompts_per_step=2", "sampling.n=4", "learner.mini_batches=4"]))
+    assert "split groups" in msg
+
+
+def test_group_advantage_needs_n_at_least_two():
+    msg = error_of(apply_overrides(BASE, ["sampling.n=1"]))
+    assert "sampling.n must be >= 2" in msg
+
+
+def test_more_gpus_than_exist_is_rejected():
+    msg = error_of(apply_overrides(BASE, ["rollout.device=cuda", "rollout.num_engines=4", "learner.num_ranks=4",
+                                          "ray.num_gpus=6"]))
+    assert "needs 8 GPUs" in msg and "ray.num_gpus=6" in msg
+
+
+def test_learner_temperature_must_match_engine_logprobs():
+    msg = error_of(apply_overrides(BASE, ["rollout.logprobs_mode=processed_logprobs", "sampling.temperature=0.7"]))
+    assert "learner.temperature=0.7" in msg
+
+
+def test_model_needs_exactly_one_source():
+    msg = error_of(apply_overrides(BASE, ["model.path=null"]))
+    assert "model.path" in msg and "model.embedded" in msg
+
+
+def test_bad_override_syntax_is_explained():
+    with pytest.raises(ConfigError, match="KEY.PATH=VALUE"):
+        apply_overrides(BASE, ["sampling.n"])
+
+
+def test_missing_file_is_explained(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_every_recipe_in_configs_validates():
+    recipes = sorted((REPO / "configs").glob("*.yaml"))
+    assert recipes, "configs/ has no recipes"
+    for path in recipes:
+        load_config(path)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "cluster.cli", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_cli_help_lists_every_subcommand():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for cmd in ("train", "eval", "submit", "config", "plot", "plan"):
+        assert cmd in out.stdout
+    for cmd in ("train", "eval", "submit", "plot", "plan"):
+        sub = run_cli(cmd, "--help")
+        assert sub.returncode == 0 and "usage: rlvr" in sub.stdout
+
+
+def test_cli_config_show_prints_resolved_config_and_fails_cleanly(tmp_path):
+    path = write(tmp_path, BASE)
+    ok = run_cli("config", "show", str(path), "sampling.n=2")
+    assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["sampling"]["n"] == 2
+    bad = run_cli("config", "show", str(path), "sampling.n=0")
+    assert bad.returncode == 2 and "sampling.n=0" in bad.stderr and "Traceback" not in bad.stderr

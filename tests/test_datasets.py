@@ -1,0 +1,231 @@
+"""Dataset loaders on the real files in shared/data (counts from MANIFEST.json / SOURCES.md), gold formats,
+bad-record handling, data-root overrides, the HF path and the registry's errors."""
+
+import gzip
+import json
+import re
+import shutil
+
+import pytest
+from pydantic import ValidationError
+
+from cluster.data_config import DatasetSpec
+from cluster.datasets import DEFAULT_DATA_DIR, LOADERS, DatasetError, load_problems
+
+MANIFEST = {e["path"]: e["records"] for e in json.loads((DEFAULT_DATA_DIR / "MANIFEST.json").read_text())}
+
+# (name, split, file): splits that are a whole file, so their size is the file's record count.
+WHOLE_FILES = [
+    ("gsm8k", "test", "gsm8k/test.jsonl"), ("gsm8k", "train", "gsm8k/train.jsonl"),
+    ("math500", "test", "math500/test.jsonl"), ("math", "test", "math/test.jsonl"),
+    ("aime24", "test", "aime24/test.jsonl"), ("aime25", "test", "aime25/test.jsonl"),
+    ("amc23", "test", "amc23/test.jsonl"), ("deepscaler", "aime_train", "deepscaler/aime_train.jsonl"),
+    ("deepscaler", "amc_test", "deepscaler/amc_test.jsonl"), ("humaneval", "test", "humaneval/HumanEval.jsonl.gz"),
+    ("humaneval_plus", "test", "humaneval_plus/HumanEvalPlus-v0.1.10.jsonl.gz"), ("mbpp", "all", "mbpp/mbpp.jsonl"),
+    ("mbpp_sanitized", "all", "mbpp/sanitized-mbpp.json"), ("mbpp_plus", "test", "mbpp_plus/MbppPlus-v0.2.0.jsonl.gz"),
+    ("countdown", "train", "countdown/countdown_3to4_train.jsonl.gz"),
+    ("countdown", "test", "countdown/countdown_3to4_test.jsonl.gz"),
+    ("countdown", "test_4to6", "countdown/countdown_4to6_test.jsonl.gz"),
+]
+
+
+def load(name, split="test", **kw):
+    return load_problems(DatasetSpec(name=name, split=split, **kw))
+
+
+@pytest.mark.parametrize("name,split,path", WHOLE_FILES)
+def test_builtin_split_has_every_record_of_its_file(name, split, path):
+    ds = load(name, split)
+    assert len(ds.problems) == MANIFEST[path] and ds.skipped == []
+    assert len({p.id for p in ds.problems}) == len(ds.problems), "ids must be unique"
+    assert all(p.prompt.strip() and p.gold.strip() and p.source == f"{name}/{split}" for p in ds.problems)
+
+
+def test_every_registered_builtin_is_covered_by_the_count_test():
+    builtin = {(n, s) for n, ld in LOADERS.items() if hasattr(ld, "files") for s in ld.files}
+    covered = {(n, s) for n, s, _ in WHOLE_FILES} | {("deepscaler", "math_train")}
+    assert builtin - covered == {("mbpp", s) for s in ("test", "train", "validation", "prompt")}
+
+
+def test_deepscaler_math_train_has_four_records_without_gold():
+    with pytest.raises(DatasetError, match=r"math_train\.jsonl:887: field 'answer' is null.*on_bad_record='skip'"):
+        load("deepscaler", "math_train")
+    ds = load("deepscaler", "math_train", on_bad_record="skip")
+    assert len(ds.problems) == MANIFEST["deepscaler/math_train.jsonl"] - 4
+    assert [s.rsplit(":", 2)[-2] for s in ds.skipped] == ["887", "1010", "5329", "5331"]
+
+
+@pytest.mark.parametrize("split,lo,hi,count", [("test", 11, 510, 500), ("train", 601, 974, 374),
+                                               ("validation", 511, 600, 90), ("prompt", 1, 10, 10)])
+def test_mbpp_splits_follow_task_id_ranges(split, lo, hi, count):
+    ids = [p.meta["task_id"] for p in load("mbpp", split).problems]
+    assert ids == list(range(lo, hi + 1)) and len(ids) == count
+
+
+def test_gsm8k_gold_is_the_number_after_hashes_without_commas():
+    ds = load("gsm8k", "test")
+    assert ds.problems[0].gold == "18"
+    assert all(re.fullmatch(r"-?\d+(\.\d+)?", p.gold) for p in ds.problems)
+    with_comma = [p for p in ds.problems if "," in p.meta["solution"].rsplit("####", 1)[1]]
+    assert with_comma and all(p.gold.replace(",", "") == p.gold for p in with_comma)
+
+
+def test_math_gold_is_last_boxed_and_agrees_with_math500_answers():
+    math = {p.prompt: p for p in load("math").problems}
+    m500 = load("math500").problems
+    assert all(p.prompt in math for p in m500)  # SOURCES.md: MATH-500 is a subset of MATH test
+    same = sum(math[p.prompt].gold == p.gold for p in m500)
+    assert same >= 480, f"only {same}/500 MATH golds equal the MATH-500 answer field"
+
+
+def test_aime_and_amc_golds_are_canonical_integers():
+    aime24 = load("aime24").problems
+    assert all(re.fullmatch(r"0|[1-9]\d{0,2}", p.gold) for p in aime24)
+    assert [p.gold for p in aime24 if p.meta["raw_answer"].startswith("0")] == ["25", "73", "23", "45", "33", "80", "55"]
+    aime25 = [p.gold for p in load("aime25").problems]
+    assert aime25 == ("70 588 16 117 279 504 821 77 62 81 259 510 204 60 735 468 49 82 106 336 293 237 610 149 907 "
+                      "113 19 248 104 240").split()
+    amc = load("amc23").problems
+    assert amc[0].gold == "27" and amc[0].meta["raw_answer"] == 27.0
+    assert all(float(p.gold) == p.meta["raw_answer"] and "." not in p.gold for p in amc)
+
+
+def test_countdown_reference_answer_uses_the_numbers_and_hits_the_target():
+    for p in load("countdown", "test_4to6").problems[:200]:
+        used = sorted(int(t) for t in re.findall(r"\d+", p.gold))
+        assert used == sorted(p.meta["nums"]) and p.kind == "countdown"
+        assert abs(eval(p.gold, {"__builtins__": {}}) - p.meta["target"]) < 1e-9  # our own data, not model output
+
+
+def test_code_problems_carry_runnable_tests():
+    he = load("humaneval").problems[0]
+    assert he.kind == "code" and he.gold.rstrip().endswith("check(has_close_elements)")
+    assert he.prompt.endswith('"""\n'), "code prompts are kept verbatim"
+    mb = load("mbpp", "test").problems[0]
+    assert mb.gold.lstrip().startswith("assert remove_Occ(") and "Your code should pass these tests" in mb.prompt
+
+
+@pytest.mark.parametrize("name,index", [("humaneval", 2), ("mbpp", 0), ("humaneval_plus", 2), ("mbpp_plus", 0)])
+def test_code_gold_passes_the_reference_and_fails_a_wrong_solution(name, index):
+    from rewards.code import run_tests  # the real sandbox the reward uses
+
+    p = load(name, "test").problems[index]
+    ref = p.meta.get("code") or p.meta["canonical_solution"]
+    program = p.prompt + ref if name.startswith("humaneval") else ref
+    ok = run_tests(program, p.gold, timeout_s=30)
+    assert ok.passed, ok.output
+    entry = p.meta.get("entry_point") or re.search(r"def (\w+)", ref).group(1)
+    wrong = program + f"\n\n_orig = {entry}\ndef {entry}(*a):\n    r = _orig(*a)\n    return [r, r]\n"
+    bad = run_tests(wrong, p.gold, timeout_s=30)
+    assert not bad.passed and bad.reason == "failed", bad
+
+
+# ---- bad records, unreadable files, data root ------------------------------------------------
+
+
+def write_lines(path, lines):
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GOOD = json.dumps({"q": "1+1?", "a": "2"})
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('{"q": "x", "a": ', "malformed JSON"),
+    (json.dumps({"q": "x"}), "missing field 'a'"),
+    (json.dumps({"q": "x", "a": "  "}), "empty gold answer"),
+    (json.dumps({"q": "", "a": "3"}), "empty prompt"),
+    ("[1, 2]", "line is list, not object"),
+])
+def test_bad_record_error_names_file_and_line(tmp_path, line, reason):
+    path = write_lines(tmp_path / "d.jsonl", [GOOD, "", line, GOOD])
+    spec = dict(name="jsonl", path=str(path), kind="math", fields={"prompt": "q", "answer": "a"})
+    with pytest.raises(DatasetError, match=re.escape(f"{path}:3: {reason}")):
+        load_problems(DatasetSpec(**spec))
+    ds = load_problems(DatasetSpec(**spec, on_bad_record="skip"))
+    assert [p.gold for p in ds.problems] == ["2", "2"] and len(ds.skipped) == 1 and reason in ds.skipped[0]
+
+
+def test_generic_jsonl_maps_fields_formats_and_keeps_the_rest_as_meta(tmp_path):
+    rows = [{"id": "a", "question": "Q1", "solution": "so #### 1,000", "extra": 7},
+            {"id": "b", "question": "Q2", "solution": "so #### 5"}]
+    path = write_lines(tmp_path / "g.jsonl", [json.dumps(r) for r in rows])
+    ds = load_problems(DatasetSpec(name="jsonl", path=str(path), kind="math", answer_format="gsm8k",
+                                   fields={"prompt": "question", "answer": "solution", "id": "id"}))
+    assert [(p.id, p.gold) for p in ds.problems] == [("a", "1000"), ("b", "5")]
+    assert ds.problems[0].meta == {"extra": 7} and ds.problems[0].source == "g"
+
+
+def test_boxed_answer_format_and_limit(tmp_path):
+    rows = [{"p": f"P{i}", "s": f"so \\boxed{{\\frac{{{i}}}{{2}}}} done"} for i in range(5)]
+    path = write_lines(tmp_path / "b.jsonl", [json.dumps(r) for r in rows])
+    ds = load_problems(DatasetSpec(name="jsonl", path=str(path), kind="math", answer_format="boxed", limit=3,
+                                   fields={"prompt": "p", "answer": "s"}))
+    assert [p.gold for p in ds.problems] == ["\\frac{0}{2}", "\\frac{1}{2}", "\\frac{2}{2}"]
+
+
+def test_unreadable_files_fail_with_the_path(tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    with pytest.raises(DatasetError, match=re.escape(str(missing))):
+        load_problems(DatasetSpec(name="jsonl", path=str(missing), kind="math", fields={"prompt": "q", "answer": "a"}))
+    corrupt = tmp_path / "c.jsonl.gz"
+    corrupt.write_bytes(gzip.compress((GOOD + "\n").encode() * 50)[:40])
+    with pytest.raises(DatasetError, match="cannot read dataset file .*c.jsonl.gz"):
+        load_problems(DatasetSpec(name="jsonl", path=str(corrupt), kind="math", fields={"prompt": "q", "answer": "a"}))
+    with pytest.raises(DatasetError, match="yielded no problems"):
+        load_problems(DatasetSpec(name="jsonl", path=str(write_lines(tmp_path / "e.jsonl", [""])), kind="math",
+                                  fields={"prompt": "q", "answer": "a"}))
+
+
+def test_data_root_comes_from_spec_then_env(tmp_path, monkeypatch):
+    (tmp_path / "aime25").mkdir()
+    write_lines(tmp_path / "aime25" / "test.jsonl", [json.dumps({"question": "Q", "answer": "007"})])
+    monkeypatch.setenv("RLVR_DATA_DIR", str(tmp_path))
+    assert [p.gold for p in load("aime25").problems] == ["7"]
+    monkeypatch.setenv("RLVR_DATA_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(DatasetError, match="elsewhere/aime25/test.jsonl"):
+        load("aime25")
+    assert len(load("aime25", data_dir=str(DEFAULT_DATA_DIR)).problems) == 30
+
+
+def test_hf_path_goes_through_datasets_load_dataset(tmp_path):
+    src = DEFAULT_DATA_DIR / "gsm8k" / "test.jsonl"
+    local = tmp_path / "gsm.jsonl"
+    shutil.copy(src, local)
+    ds = load_problems(DatasetSpec(name="hf", path="json", data_files=str(local), split="train", kind="math",
+                                   answer_format="gsm8k", fields={"prompt": "question", "answer": "answer"}, limit=50))
+    ref = load("gsm8k").problems[:50]
+    assert [(p.prompt, p.gold) for p in ds.problems] == [(p.prompt, p.gold) for p in ref]
+    with pytest.raises(DatasetError, match=r"datasets.load_dataset\('json'.*failed"):
+        load_problems(DatasetSpec(name="hf", path="json", data_files=str(tmp_path / "absent.jsonl"), kind="math",
+                                  fields={"prompt": "q", "answer": "a"}))
+
+
+def test_hf_bad_row_is_reported_by_row_number(tmp_path):
+    path = write_lines(tmp_path / "h.jsonl", [GOOD, json.dumps({"q": "x", "a": ""})])
+    with pytest.raises(DatasetError, match=r"hf:json\[train\]:2: empty gold answer"):
+        load_problems(DatasetSpec(name="hf", path="json", data_files=str(path), split="train", kind="math",
+                                  fields={"prompt": "q", "answer": "a"}))
+
+
+# ---- config errors -----------------------------------------------------------------------------
+
+
+def test_unknown_name_suggests_the_closest_and_lists_valid_names():
+    with pytest.raises(ValidationError, match=r"'gsm8kk' is unknown \(did you mean 'gsm8k'\?\); valid names: \["):
+        DatasetSpec(name="gsm8kk")
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(name="gsm8k", split="dev"), r"split='dev' unknown; valid splits: \['test', 'train'\]"),
+    (dict(name="jsonl", path="x.jsonl"), r"needs \['fields', 'kind'\]"),
+    (dict(name="gsm8k", kind="math"), r"apply only to name='jsonl' or 'hf'"),
+    (dict(name="jsonl", path="x", kind="math", fields={"prompt": "q"}), r"fields lacks \['answer'\]"),
+    (dict(name="jsonl", path="x", kind="math", fields={"prompt": "q", "answer": "a", "gold": "g"}), "unknown roles"),
+    (dict(name="gsm8k", limit=0), "limit=0"),
+    (dict(name="gsm8k", splitt="test"), "Extra inputs are not permitted"),
+])
+def test_bad_spec_is_rejected_at_config_time(kw, msg):
+    with pytest.raises(ValidationError, match=msg):
+        DatasetSpec(**kw)
