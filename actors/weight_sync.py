@@ -112,7 +112,7 @@ class CollectiveReceiver:
         if self.group is None:
             raise RuntimeError("receive_bucket before join_weight_group: the engine is not in a weight-sync group")
         flat = torch.empty(bucket_nbytes(meta), dtype=torch.uint8)
-        self.group.broadcast([flat], 0).wait()
+        self.group.broadcast(flat, 0).wait()
         if self._thread is None:
             self._start()
         self._queue.put(unflatten_bucket(meta, flat))

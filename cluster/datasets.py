@@ -16,7 +16,9 @@ from __future__ import annotations
 import difflib
 import gzip
 import json
+import math
 import os
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,13 @@ class Problem:
     kind: str  # 'math' | 'code' | 'countdown'
     source: str  # dataset name and split, e.g. 'gsm8k/test'
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reward_gold(self) -> str | dict:
+        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, else `gold`."""
+        if self.kind == "countdown":
+            return {"nums": self.meta["nums"], "target": self.meta["target"]}
+        return self.gold
 
 
 @dataclass
@@ -129,11 +138,15 @@ def boxed_gold(solution: str) -> str:
 
 
 def number_gold(value: Any) -> str:
-    """Numbers as canonical strings: 27.0 -> '27', '025' -> '25', 0.5 -> '0.5'."""
+    """Numbers as canonical strings: 27.0 -> '27', '025' -> '25', 0.5 -> '0.5'; other text unchanged."""
     text = nonempty(value)
+    if re.fullmatch(r"[-+]?\d+", text):
+        return str(int(text))  # exact, however long
     try:
         num = float(text)
     except ValueError:
+        return text
+    if not math.isfinite(num):
         return text
     return str(int(num)) if num.is_integer() else repr(num)
 
@@ -219,7 +232,13 @@ def _countdown(r: dict, src: str) -> Problem:
 
 
 def _mbpp_ids(lo: int, hi: int) -> Callable[[dict], bool]:
-    return lambda r: lo <= int(r.get("task_id", 0)) <= hi
+    def keep(r: dict) -> bool:
+        try:
+            return lo <= int(require(r, "task_id")) <= hi
+        except ValueError:
+            raise BadRecord(f"task_id={r['task_id']!r} is not an integer") from None
+
+    return keep
 
 
 @dataclass(frozen=True)
@@ -232,15 +251,15 @@ class Builtin:
 
     def check_split(self, spec: DatasetSpec) -> None:
         if spec.split not in self.files:
-            raise DatasetError(f"dataset {spec.name!r}: split={spec.split!r} unknown; valid splits: {sorted(self.files)}")
+            raise DatasetError(
+                f"dataset {spec.name!r}: split={spec.split!r} unknown; valid splits: {sorted(self.files)}")
 
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
         self.check_split(spec)
         path = resolve(spec.path or self.files[spec.split], spec)
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
-        rows = ((i, r) for i, r in read_records(path) if isinstance(r, BadRecord) or keep(r))
-        return collect(spec, str(path), rows, lambda r: self.convert(r, src))
+        return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
 
 
 _MBPP_FILE = "mbpp/mbpp.jsonl"
@@ -315,14 +334,18 @@ def resolve(path: str, spec: DatasetSpec) -> Path:
 
 
 def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],
-            convert: Callable[[dict], Problem]) -> LoadedDataset:
-    """Convert records in order; a bad one raises DatasetError naming file and line, or is skipped and counted."""
-    problems, skipped = [], []
-    for index, (line, rec) in enumerate(rows):
+            convert: Callable[[dict], Problem | None]) -> LoadedDataset:
+    """Convert records in order (None: not in this split); a bad one raises DatasetError naming file and line,
+    or is skipped and counted. `_index` numbers the records of the split from 0 (used for ids)."""
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    for line, rec in rows:
         try:
             if isinstance(rec, BadRecord):
                 raise rec
-            problems.append(convert({**rec, "_index": index}))
+            problem = convert({**rec, "_index": len(problems) + len(skipped)})
+            if problem is not None:
+                problems.append(problem)
         except BadRecord as e:
             msg = f"{where}:{line}: {e}"
             if spec.on_bad_record == "error":

@@ -101,7 +101,8 @@ def learner_rank_memory(cfg, spec: ModelSpec, critic: ModelSpec | None, rank: in
     host: dict[str, float] = {}
 
     def put(item: str, nbytes: float, offloaded: bool) -> None:
-        (host if offloaded else gpu)[item] = (host.get(item, 0.0) if offloaded else gpu.get(item, 0.0)) + nbytes / GIB
+        where = host if offloaded else gpu
+        where[item] = where.get(item, 0.0) + nbytes / GIB
 
     def trained(prefix: str, p: int) -> None:
         put(f"{prefix} params", p * b / shard_p, lc.offload_param)
@@ -159,7 +160,8 @@ def _layout_problems(cfg, nodes: int, g: int, engine_idx: list[list[int]], total
                 "group must stay within one node; lower rollout.tensor_parallel_size or use larger nodes"]
     out = []
     if total > nodes * g:
-        how = "rollout.num_engines * rollout.tensor_parallel_size" + ("" if cfg.ray.colocate else " + learner.num_ranks")
+        how = "rollout.num_engines * rollout.tensor_parallel_size"
+        how += "" if cfg.ray.colocate else " + learner.num_ranks"
         fix = "" if cfg.ray.colocate else ", or set ray.colocate=true"
         out.append(f"the layout needs {total} GPUs ({how}) but the cluster has --nodes={nodes} x --gpus-per-node={g}"
                    f" = {nodes * g}; add nodes, lower rollout.num_engines or learner.num_ranks{fix}")
@@ -214,7 +216,7 @@ def plan(cfg, nodes: int, gpus_per_node: int, gpu_memory_gib: float) -> Plan:
 
     engine_idx, learner_idx, total = _slots(cfg)
     p.problems += _layout_problems(cfg, nodes, gpus_per_node, engine_idx, total)
-    if any("tensor-parallel group must stay" in m for m in p.problems):
+    if cfg.rollout.tensor_parallel_size > gpus_per_node:  # no node can hold an engine: nothing to place
         return p
     roles: dict[int, list[str]] = {i: [] for i in range(total)}
     tp = cfg.rollout.tensor_parallel_size
@@ -268,7 +270,8 @@ def _check_model_limits(cfg, spec: ModelSpec, p: Plan) -> None:
     fits, wanted = kv_sequences(cfg, spec)
     if fits < 1:
         p.problems.append(f"rollout.kv_cache_gib={r.kv_cache_gib:g} holds no full sequence of rollout.max_model_len="
-                          f"{r.max_model_len} tokens for {spec.name}; raise rollout.kv_cache_gib or lower max_model_len")
+                          f"{r.max_model_len} tokens for {spec.name}; raise rollout.kv_cache_gib or lower "
+                          "rollout.max_model_len")
     elif fits < wanted:
         p.notes.append(f"each engine gets {wanted} sequences per step but its KV cache holds {fits} at full length "
                        f"({r.max_model_len} tokens); the rest queue. Shorter answers share the budget, so this is a "

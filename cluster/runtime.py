@@ -28,7 +28,9 @@ def init_ray(cfg, address: str | None):
         return ray
     address = address or os.environ.get("RAY_ADDRESS") or cfg.ray.address
     runtime_env = {"env_vars": worker_env(cfg.rollout.device)}
-    if address:
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RLVR_JOB_CONFIG"):
+        ray.init()  # a submitted job's driver: the job's runtime_env (cluster/submit.py) already applies
+    elif address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
         tmp = tempfile.mkdtemp(prefix="rlvr-ray-")

@@ -8,16 +8,9 @@ from __future__ import annotations
 from rewards import score_batch
 
 
-def gold_for(problem) -> object:
-    """What the verifier of `problem.kind` takes as gold."""
-    if problem.kind == "countdown":
-        return {"nums": problem.meta["nums"], "target": problem.meta["target"]}
-    return problem.gold
-
-
 def score_texts(problems: list, texts: list[str], timeout_s: float, workers: int) -> list[float]:
     """One reward per text; problems[i] is the problem texts[i] answers."""
     if not texts:
         return []
-    return score_batch([p.kind for p in problems], texts, [gold_for(p) for p in problems], timeout_s=timeout_s,
+    return score_batch([p.kind for p in problems], texts, [p.reward_gold for p in problems], timeout_s=timeout_s,
                        workers=workers)

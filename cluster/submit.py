@@ -1,12 +1,11 @@
 """`rlvr submit`: run a training recipe as a Ray job on an existing cluster.
 
 The job's runtime environment carries the repository as its working directory (without the venv, runs and
-caches), so the cluster runs exactly this code and this config; the config is validated here first, so a bad
-recipe fails on the laptop instead of on the cluster.
+caches) and the resolved config (in RLVR_JOB_CONFIG), so the cluster runs exactly this code and this config.
+The config is validated here first: a bad recipe fails on the laptop instead of on the cluster.
 """
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,19 +22,16 @@ def _client(address: str):
 
 
 def submit(address: str, config: str, overrides: list[str], env_vars: dict | None = None) -> str:
-    from cluster.config import load_config
+    """Validate here, then submit; the resolved config travels in the job's runtime environment."""
+    from cluster.config import load_config, to_yaml
 
-    load_config(config, overrides)  # fail here, not on the cluster
-    cfg_path = Path(config).resolve()
-    try:
-        rel = cfg_path.relative_to(REPO)
-    except ValueError:
-        raise SystemExit(f"rlvr submit: config {config!r} must live inside the repository ({REPO}) so that it "
-                         "travels with the job's working directory; copy it under configs/") from None
-    entry = " ".join(shlex.quote(a) for a in ["python", "-m", "cluster.cli", "train", str(rel), *overrides])
-    runtime_env = {"working_dir": str(REPO), "excludes": EXCLUDES,
-                   "env_vars": {"OMP_NUM_THREADS": "1", **(env_vars or {})}}
-    return _client(address).submit_job(entrypoint=entry, runtime_env=runtime_env)
+    cfg = load_config(config, overrides)
+    from cluster.runtime import worker_env
+
+    env = {**worker_env(cfg.rollout.device), "RLVR_JOB_CONFIG": to_yaml(cfg), "RLVR_JOB_NAME": Path(config).stem,
+           **(env_vars or {})}
+    runtime_env = {"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": env}
+    return _client(address).submit_job(entrypoint="python -m cluster.job", runtime_env=runtime_env)
 
 
 def follow(address: str, job_id: str, poll_s: float = 1.0, out=sys.stdout) -> str:

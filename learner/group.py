@@ -163,6 +163,16 @@ class LearnerGroup:
             out.append(self._run("train_step", mb)[0])
         return out
 
+    def logprobs(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
+        """The policy's per-token log-probs of each response (evaluation, tests, rollout checks)."""
+        samples = [rl_sample(p, r) for p, r in zip(prompt_ids, response_ids)]
+        results, orders = self._run("compute_logprobs", samples)
+        out: list[list[float]] = [[] for _ in samples]
+        for res, order in zip(results, orders):
+            for i, row in zip(order, res["old_logp"]):
+                out[i] = row
+        return out
+
     # ----- SFT -----
     def sft_step(self, batch: dict) -> dict[str, float]:
         """One next-token CE step on {"input_ids": [[int]], "loss_mask": [[0|1]]}: token-mean over the batch."""

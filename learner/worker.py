@@ -192,9 +192,9 @@ class LearnerWorker:
                     stats["ratio_sum"] += torch.exp(logp - f["old_logp"]).sum().item()
                     if self.ref is not None:
                         stats["kl_sum"] += self.kl_fn(logp, f["ref_logp"]).sum().item()
+        stats["lr"] = eng.get_lr()[0]  # the rate this step uses
         eng.step()
         stats["grad_norm"] = _grad_norm(eng)
-        stats["lr"] = eng.get_lr()[0]
         if self.critic is not None:
             stats.update(self._critic_step(micro_batches))
         stats["seconds"] = time.perf_counter() - t0
@@ -238,7 +238,8 @@ class LearnerWorker:
     # ----- checkpoints and export -----
     def save_checkpoint(self, ckpt_dir: str, client_state: dict | None = None) -> None:
         """DeepSpeed checkpoint (weights, optimizer, scheduler, step) of policy and critic; all ranks."""
-        self.policy.save_checkpoint(os.path.join(ckpt_dir, "policy"), tag="state", client_state=client_state or {})
+        self.policy.save_checkpoint(os.path.join(ckpt_dir, "policy"), tag="state",
+                                    client_state={"rlvr": client_state or {}})
         if self.critic is not None:
             self.critic.save_checkpoint(os.path.join(ckpt_dir, "critic"), tag="state")
 
@@ -249,7 +250,7 @@ class LearnerWorker:
             raise FileNotFoundError(f"no policy checkpoint under {ckpt_dir}/policy (tag 'state')")
         if self.critic is not None:
             self.critic.load_checkpoint(os.path.join(ckpt_dir, "critic"), tag="state")
-        return client or {}
+        return (client or {}).get("rlvr", {})
 
     def export_hf(self, out_dir: str, bucket_mb: float = 256) -> None:
         """Write the policy as an HF directory (safetensors, config, tokenizer); all ranks, rank 0 writes."""

@@ -27,6 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 
 OUTPUT_CAP = 4096
 _HARNESS = (pathlib.Path(__file__).with_name("sandbox_harness.py")).read_text()
@@ -82,15 +83,31 @@ def _preexec(limits: list) -> None:
     _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process owned by `uid` (the run's private uid), in case one escaped the group."""
+def uid_processes(uid_range: range) -> list[int]:
+    """Live (non-zombie) processes whose uid is in `uid_range`."""
+    pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
+                if os.stat(f"/proc/{entry}").st_uid in uid_range:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            pids.append(int(entry))
+            except (OSError, IndexError):
+                pass
+    return pids
+
+
+def _kill_uid(uid: int, grace_s: float = 3.0) -> None:
+    """SIGKILL every process owned by `uid` (the run's private uid) until none is left alive."""
+    deadline = time.monotonic() + grace_s
+    while (pids := uid_processes(range(uid, uid + 1))) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        time.sleep(0.01)
 
 
 def _read_capped(path: pathlib.Path) -> str:

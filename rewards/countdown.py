@@ -12,8 +12,8 @@ MAX_EXPR_CHARS = 200
 
 
 class _Parser:
-    """expr := term (('+'|'-') term)* ; term := factor (('*'|'/') factor)* ; factor := int | '(' expr ')'.
-    No unary minus: `-5` is not one of the given numbers."""
+    """expr := term (('+'|'-') term)* ; term := factor (('*'|'/') factor)* ; factor := '-'? (int | '(' expr ')').
+    Unary minus is still the `-` operator (`-57 + 88` == `88 - 57`); reasoning-gym's answers use it."""
 
     def __init__(self, text: str):
         self.tokens, pos = [], 0
@@ -57,6 +57,8 @@ class _Parser:
 
     def _factor(self) -> Fraction:
         tok = self._take()
+        if tok == "-" and self._peek() != "-":
+            return -self._factor()
         if tok == "(":
             self.depth += 1
             if self.depth > 50:

@@ -4,66 +4,40 @@ Each item runs in a worker process with a deadline. A worker that misses it is S
 program it was running dies with it, via PDEATHSIG and the PID namespace) and replaced; a worker that
 crashes is replaced; either way the item scores 0.0 and the batch goes on. Timeouts are enforced by the
 parent with `multiprocessing.connection.wait`, not signals, so this works off the main thread and inside
-Ray actors. Workers are started with "spawn" (forking a threaded process such as a Ray actor can deadlock).
+Ray actors. Workers are fresh interpreters (rewards/pool_worker.py): forking a threaded process such as a
+Ray actor can deadlock, and multiprocessing's spawn would re-import the caller's __main__.
 """
 
 import collections
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 
 KINDS = ("math", "code", "countdown")
 _STARTUP_TIMEOUT_S = 120.0
 
 
-def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float:
-    if kind == "math":
-        from rewards.math import score
-
-        return score(completion, gold)
-    if kind == "countdown":
-        from rewards.countdown import score
-
-        return score(completion, gold["nums"], gold["target"])
-    from rewards.code import score
-
-    tests = gold if isinstance(gold, str) else gold["tests"]
-    return score(completion, tests, code_timeout_s)
-
-
-def _worker_main(conn, code_timeout_s: float) -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import rewards.math  # noqa: F401  warm imports before reporting ready
-    from rewards.math.equivalence import _sympy
-
-    _sympy("x+1")  # loads sympy and the LaTeX parser
-    conn.send("ready")
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        try:
-            result = _score_one(*task, code_timeout_s)
-        except Exception:  # bad model output must never take the worker down
-            result = 0.0
-        conn.send(result)
-
-
 class _Worker:
-    def __init__(self, ctx, code_timeout_s: float):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, code_timeout_s), daemon=True)
-        self.proc.start()
-        child.close()
+    """One `python -m rewards.pool_worker` process and our end of its socket connection."""
+
+    def __init__(self, code_timeout_s: float):
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.proc = subprocess.Popen([sys.executable, "-m", "rewards.pool_worker", str(theirs.fileno()),
+                                      str(code_timeout_s)], pass_fds=(theirs.fileno(),), env=env,
+                                     stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(ours.detach())
         self.ready = False
         self.task: tuple[int, float] | None = None  # (item index, deadline)
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.join(5)
+        self.proc.wait(5)
         self.conn.close()
 
 
@@ -75,8 +49,7 @@ class VerifierPool:
             raise ValueError(f"VerifierPool(workers={workers}, timeout_s={timeout_s}, code_timeout_s="
                              f"{code_timeout_s}): expected workers >= 1 and positive timeouts")
         self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
-        self._ctx = multiprocessing.get_context("spawn")
-        self._workers = [_Worker(self._ctx, code_timeout_s) for _ in range(workers)]
+        self._workers = [_Worker(code_timeout_s) for _ in range(workers)]
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed or lost so far (a health metric)
 
@@ -86,7 +59,7 @@ class VerifierPool:
 
     def _replace(self, k: int) -> None:
         self._workers[k].kill()
-        self._workers[k] = _Worker(self._ctx, self.code_timeout_s)
+        self._workers[k] = _Worker(self.code_timeout_s)
         self.replaced += 1
 
     def _await_ready(self) -> None:
@@ -119,14 +92,18 @@ class VerifierPool:
         pending = collections.deque(range(len(completions)))
         self._await_ready()
         while pending or any(w.task for w in self._workers):
-            for w in self._workers:
-                if w.task is None and pending:
-                    i = pending.popleft()
+            for k in range(len(self._workers)):
+                if self._workers[k].task is None and pending:
+                    if self._workers[k].proc.poll() is not None:  # died while idle: not the next item's fault
+                        self._replace(k)
+                        self._await_ready()
+                    w, i = self._workers[k], pending.popleft()
                     try:
                         w.conn.send((kinds[i], completions[i], golds[i]))
                         w.task = (i, self._deadline(kinds[i]))
-                    except (OSError, ValueError):  # dead pipe or unpicklable item: item scores 0.0
-                        pass
+                    except (OSError, ValueError, TypeError):  # unpicklable item, or a pipe that just broke
+                        if w.proc.poll() is not None:
+                            pending.appendleft(i)
             busy = [w for w in self._workers if w.task]
             if not busy:
                 continue

@@ -18,9 +18,9 @@ def _main() -> None:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        for target in ("/tmp", "/var/tmp", "/dev/shm"):
-            if os.path.isdir(target):
-                libc.mount(work.encode(), target.encode(), None, 4096 | 16384, None)  # MS_BIND | MS_REC
+        for target in ("/var/tmp", "/dev/shm", "/tmp"):  # /tmp last: `work` lives under it
+            if os.path.isdir(target) and libc.mount(work.encode(), target.encode(), None, 4096 | 16384, None):
+                raise OSError(ctypes.get_errno(), f"sandbox: cannot bind the work directory over {target}")
         work = "/tmp"  # the work directory is now seen at /tmp (and the real one is hidden under it)
         os.environ["HOME"] = os.environ["TMPDIR"] = work
     if req["uid"] is not None:

@@ -109,7 +109,7 @@ def push_collective(pool, sd, version, n_engines=2):
         meta = [(name, str(t.dtype).removeprefix("torch."), list(t.shape)) for name, t in bucket]
         flat = torch.cat([t.reshape(-1).view(torch.uint8) for _, t in bucket])
         acks = pool.receive_bucket(meta, version if k == len(bs) - 1 else None)
-        group.broadcast([flat], 0).wait()
+        group.broadcast(flat, 0).wait()
         ray.get(acks)
     return len(bs)
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from cluster.data_config import DatasetSpec
-from cluster.datasets import DEFAULT_DATA_DIR, LOADERS, DatasetError, load_problems
+from cluster.datasets import DEFAULT_DATA_DIR, LOADERS, DatasetError, load_problems, number_gold
 
 MANIFEST = {e["path"]: e["records"] for e in json.loads((DEFAULT_DATA_DIR / "MANIFEST.json").read_text())}
 
@@ -81,7 +81,8 @@ def test_math_gold_is_last_boxed_and_agrees_with_math500_answers():
 def test_aime_and_amc_golds_are_canonical_integers():
     aime24 = load("aime24").problems
     assert all(re.fullmatch(r"0|[1-9]\d{0,2}", p.gold) for p in aime24)
-    assert [p.gold for p in aime24 if p.meta["raw_answer"].startswith("0")] == ["25", "73", "23", "45", "33", "80", "55"]
+    padded = [p.gold for p in aime24 if p.meta["raw_answer"].startswith("0")]
+    assert padded == ["25", "73", "23", "45", "33", "80", "55"]
     aime25 = [p.gold for p in load("aime25").problems]
     assert aime25 == ("70 588 16 117 279 504 821 77 62 81 259 510 204 60 735 468 49 82 106 336 293 237 610 149 907 "
                       "113 19 248 104 240").split()
@@ -90,11 +91,30 @@ def test_aime_and_amc_golds_are_canonical_integers():
     assert all(float(p.gold) == p.meta["raw_answer"] and "." not in p.gold for p in amc)
 
 
+@pytest.mark.parametrize("raw,gold", [(27.0, "27"), ("025", "25"), (0.5, "0.5"), ("-3", "-3"), ("1e3", "1000"),
+                                      ("12345678901234567890", "12345678901234567890"),
+                                      ("\\frac{1}{2}", "\\frac{1}{2}")])
+def test_number_gold_canonicalises_numbers_exactly(raw, gold):
+    assert number_gold(raw) == gold
+
+
 def test_countdown_reference_answer_uses_the_numbers_and_hits_the_target():
     for p in load("countdown", "test_4to6").problems[:200]:
         used = sorted(int(t) for t in re.findall(r"\d+", p.gold))
         assert used == sorted(p.meta["nums"]) and p.kind == "countdown"
         assert abs(eval(p.gold, {"__builtins__": {}}) - p.meta["target"]) < 1e-9  # our own data, not model output
+
+
+def test_reward_gold_scores_the_reference_answers_with_the_real_verifiers():
+    from rewards.countdown import score as countdown_score
+    from rewards.math import score as math_score
+
+    for p in load("countdown", "test").problems[:20]:
+        assert p.reward_gold == {"nums": p.meta["nums"], "target": p.meta["target"]}
+        assert countdown_score(f"<answer>{p.gold}</answer>", **p.reward_gold) == 1.0
+    for name in ("gsm8k", "aime24", "amc23", "math500"):
+        for p in load(name, limit=10).problems:
+            assert p.reward_gold == p.gold and math_score(f"so \\boxed{{{p.gold}}}", p.reward_gold) == 1.0, p.id
 
 
 def test_code_problems_carry_runnable_tests():
@@ -145,6 +165,14 @@ def test_bad_record_error_names_file_and_line(tmp_path, line, reason):
         load_problems(DatasetSpec(**spec))
     ds = load_problems(DatasetSpec(**spec, on_bad_record="skip"))
     assert [p.gold for p in ds.problems] == ["2", "2"] and len(ds.skipped) == 1 and reason in ds.skipped[0]
+
+
+def test_mbpp_split_filter_reports_a_bad_task_id(tmp_path):
+    rec = json.loads((DEFAULT_DATA_DIR / "mbpp" / "mbpp.jsonl").open().readline())
+    path = write_lines(tmp_path / "m.jsonl", [json.dumps({**rec, "task_id": 11}), json.dumps({**rec, "task_id": "x"})])
+    with pytest.raises(DatasetError, match=r"m.jsonl:2: task_id='x' is not an integer"):
+        load("mbpp", "test", path=str(path))
+    assert [p.id for p in load("mbpp", "test", path=str(path), on_bad_record="skip").problems] == ["mbpp/11"]
 
 
 def test_generic_jsonl_maps_fields_formats_and_keeps_the_rest_as_meta(tmp_path):

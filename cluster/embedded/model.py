@@ -1,6 +1,8 @@
-"""A tiny Qwen2 causal LM built from scratch, saved as a Hugging Face directory that vLLM can serve.
+"""A tiny Llama causal LM built from scratch, saved as a Hugging Face directory that vLLM can serve.
 
-Head size is 32 (vLLM's CPU attention accepts 32, 64, 80, ...). Sizes are named so configs say `size: small`
+Llama rather than Qwen2: transformers 5 loads any `qwen2` directory with its byte-level Qwen2Tokenizer,
+replacing our character-level pre-tokenizer (spaces and newlines vanish); for `llama` it keeps the
+tokenizer.json as saved, and so does vLLM (it calls AutoTokenizer). Head size is 32 (vLLM's CPU attention accepts 32, 64, 80, ...). Sizes are named so configs say `size: small`
 rather than repeating dimensions; `tiny` exists for fast tests.
 
     build_model("runs/prior/init", seed=0, size="small")   # config.json, model.safetensors, tokenizer files
@@ -22,29 +24,27 @@ SIZES = {
 
 
 def model_config(size: str = "small", max_positions: int = 512):
-    """The Qwen2Config of a named size."""
-    from transformers import Qwen2Config
+    """The LlamaConfig of a named size."""
+    from transformers import LlamaConfig
 
     if size not in SIZES:
         raise ValueError(f"model.embedded.size={size!r}: expected one of {sorted(SIZES)}")
     layers, hidden, intermediate = SIZES[size]
     ids = {tok: i for i, tok in enumerate(VOCAB)}
-    return Qwen2Config(vocab_size=len(VOCAB), hidden_size=hidden, intermediate_size=intermediate,
+    return LlamaConfig(vocab_size=len(VOCAB), hidden_size=hidden, intermediate_size=intermediate,
                        num_hidden_layers=layers, num_attention_heads=hidden // HEAD_DIM,
                        num_key_value_heads=hidden // HEAD_DIM, head_dim=HEAD_DIM,
-                       max_position_embeddings=max_positions, tie_word_embeddings=True,
+                       max_position_embeddings=max_positions, tie_word_embeddings=True, rope_theta=10000.0,
                        bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD])
 
 
 def build_model(out_dir: str, seed: int = 0, size: str = "small"):
     """Write a randomly initialised model and its tokenizer to `out_dir`; returns the model (fp32, train mode)."""
     import torch
-    from transformers import Qwen2ForCausalLM
-
-    from cluster.embedded.tokenizer import build_tokenizer
+    from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(model_config(size))
+    model = LlamaForCausalLM(model_config(size))
     save_model(model, out_dir)
     return model
 

@@ -6,6 +6,7 @@ exact where possible; a numeric check uses a *relative* tolerance, so `1/2004!` 
 Parsed answers are cached (gold answers repeat across the samples of a group).
 """
 
+import cmath
 import functools
 import random
 import re
@@ -16,6 +17,7 @@ from rewards.math.normalize import MAX_ANSWER_CHARS, decimal_places, normalize, 
 from rewards.math.structure import is_symbol, parse_structure
 
 _REL_TOL = 1e-9
+_BASE_RE = re.compile(r"^[0-9A-F]+_\{?\d+\}?$")
 _FLIP = {"<": ">", ">": "<", "\\le": "\\ge", "\\ge": "\\le", "=": "=", "\\ne": "\\ne"}
 # Refuse sympy on inputs that can explode (huge exponents, factorials of big numbers, deep nesting).
 _DANGER_RE = re.compile(r"\^\s*\{?\s*-?\d{4,}|\^\s*\{[^{}]*\^|\d{4,}\s*!|\\underbrace|\{{12,}")
@@ -75,6 +77,8 @@ def _sympy_equal(a, b) -> bool:
 def _close(x: complex, y: complex) -> bool:
     if x != x or y != y:  # NaN
         return False
+    if not (cmath.isfinite(x) and cmath.isfinite(y)):  # inf - 3 is within any relative tolerance of inf
+        return x == y
     return abs(x - y) <= _REL_TOL * max(abs(x), abs(y)) or x == y
 
 
@@ -95,6 +99,8 @@ def _leaf_equal(p: str, g: str) -> bool:
         return _leaf_equal(scaled_p, scaled_g) if p_pct != g_pct else False
     if "\\text" in p + g or not p or not g:
         return False
+    if _BASE_RE.match(p) or _BASE_RE.match(g):  # `2516_8`: a numeral in another base, compared as written
+        return p.replace("{", "").replace("}", "") == g.replace("{", "").replace("}", "")
     sp, sg = _sympy(p), _sympy(g)
     if sp is None or sg is None:
         return False
@@ -182,7 +188,10 @@ def nodes_equal(p, g) -> bool:
 
 
 def is_equivalent(prediction: str, gold: str) -> bool:
-    """True iff `prediction` is mathematically the same answer as `gold` (both raw answer strings)."""
+    """True iff `prediction` is mathematically the same answer as `gold` (raw answer strings; a numeric
+    gold such as AMC's 27.0 is accepted too)."""
+    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+        gold = repr(gold)
     if not isinstance(prediction, str) or not isinstance(gold, str):
         raise TypeError(f"is_equivalent expects two str, got {type(prediction).__name__} and {type(gold).__name__}")
     if len(prediction) > MAX_ANSWER_CHARS * 4 or not prediction.strip() or not gold.strip():

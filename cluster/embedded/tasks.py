@@ -1,0 +1,187 @@
+"""Procedural multi-digit addition: problems, prompts, solutions and the pre-training corpus of the embedded prior.
+
+Why addition: a tiny transformer cannot add two 4-digit numbers in one forward pass (carries chain across
+digits), but it learns the column-by-column chain of thought quickly, because every step is a one-digit sum
+plus a carry. So a direct answer is a guess, a chain of thought is reliably right, and a prior that mostly
+answers directly has low accuracy that RL can raise by making it reason (longer responses).
+
+Formats (prompt, then response; `####` is the final-answer marker the math verifier reads):
+
+    Q: 4831+2976
+    A: #### 7807                                           direct
+    A: 1+6+0=7 3+7+0=10 8+9+1=18 4+2+1=7 #### 7807         chain of thought, least significant column first
+
+The corpus mixes direct answers, chains of thought and a share of wrong answers (a dropped carry, or a slip
+in one column that the chain then carries through). The `no_answer_form` prior writes `= 7807` instead of
+`#### 7807`: its numbers can be right, but the verifier never finds an answer, so reward stays zero.
+
+Held-out problems are disjoint from training ones by construction: a problem's split is a hash of its text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from cluster.embedded.tokenizer import ANSWER_MARKER, check_text
+
+PROMPT_TEMPLATE = "Q: {question}\nA: "
+SPLITS = ("train", "test")
+TEST_SHARE = 10  # one problem in TEST_SHARE (by hash) is held out
+ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answer_form' never does
+
+
+@dataclass(frozen=True)
+class Problem:
+    """a + b, both with `digits` digits."""
+
+    a: int
+    b: int
+
+    @property
+    def question(self) -> str:
+        return f"{self.a}+{self.b}"
+
+    @property
+    def answer(self) -> int:
+        return self.a + self.b
+
+    @property
+    def prompt(self) -> str:
+        return PROMPT_TEMPLATE.format(question=self.question)
+
+
+@dataclass(frozen=True)
+class CorpusMix:
+    """How the pre-training corpus answers its problems."""
+
+    cot: float = 0.25  # share of chains of thought (the rest answer directly)
+    wrong: float = 0.1  # share of responses whose final answer is wrong
+    answer_form: str = "marker"  # 'marker': `#### 7807`; 'none': `= 7807`, which the verifier cannot read
+
+    def __post_init__(self):
+        for name in ("cot", "wrong"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"corpus mix {name}={getattr(self, name)}: expected a share in [0, 1]")
+        if self.answer_form not in ANSWER_FORMS:
+            raise ValueError(f"corpus mix answer_form={self.answer_form!r}: expected one of {list(ANSWER_FORMS)}")
+
+
+def split_of(problem: Problem) -> str:
+    """'test' for one problem in TEST_SHARE, decided by a hash of its question (stable across seeds)."""
+    digest = hashlib.sha256(problem.question.encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") % TEST_SHARE == 0 else "train"
+
+
+def sample_problem(rng: random.Random, digits: int) -> Problem:
+    """Two uniformly drawn `digits`-digit numbers."""
+    lo, hi = 10 ** (digits - 1), 10 ** digits - 1
+    return Problem(rng.randint(lo, hi), rng.randint(lo, hi))
+
+
+def problems(split: str, n: int, seed: int, digits: int = 4) -> list[Problem]:
+    """`n` distinct problems of `split`, the same for the same (split, n, seed, digits)."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
+    if digits < 1:
+        raise ValueError(f"digits={digits}: expected at least 1")
+    space = (9 * 10 ** (digits - 1)) ** 2
+    if n > space // (2 * TEST_SHARE):
+        raise ValueError(f"n={n} problems asked of {digits}-digit addition, which has only ~{space // TEST_SHARE} "
+                         f"held-out problems; lower n or raise digits")
+    rng = random.Random(f"{split}/{seed}/{digits}")
+    seen, out = set(), []
+    while len(out) < n:
+        p = sample_problem(rng, digits)
+        if p not in seen and split_of(p) == split:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def columns(a: int, b: int, digits: int, slip: int | None = None, slip_by: int = 1) -> list[tuple[int, int, int, int]]:
+    """(digit of a, digit of b, carry in, column sum) per column, least significant first. `slip` is a column
+    whose sum is off by `slip_by` (a wrong chain of thought); later columns carry that error through."""
+    out, carry = [], 0
+    for i in range(digits):
+        da, db = a // 10 ** i % 10, b // 10 ** i % 10
+        s = da + db + carry
+        if i == slip:
+            s = max(0, min(19, s + slip_by))
+        out.append((da, db, carry, s))
+        carry = s // 10
+    return out
+
+
+def value_of(cols: list[tuple[int, int, int, int]]) -> int:
+    """The number a chain of columns spells: each column's last digit, plus the final carry."""
+    return sum((s % 10) * 10 ** i for i, (_, _, _, s) in enumerate(cols)) + (cols[-1][3] // 10) * 10 ** len(cols)
+
+
+def final_answer(value: int, answer_form: str = "marker") -> str:
+    return f"{ANSWER_MARKER} {value}" if answer_form == "marker" else f"= {value}"
+
+
+def direct_solution(value: int, answer_form: str = "marker") -> str:
+    return final_answer(value, answer_form)
+
+
+def cot_solution(cols: list[tuple[int, int, int, int]], answer_form: str = "marker") -> str:
+    steps = " ".join(f"{da}+{db}+{c}={s}" for da, db, c, s in cols)
+    return f"{steps} {final_answer(value_of(cols), answer_form)}"
+
+
+def dropped_carry(p: Problem) -> int:
+    """The classic wrong sum: every column added without its carry."""
+    digits = len(str(max(p.a, p.b)))
+    return sum((p.a // 10 ** i % 10 + p.b // 10 ** i % 10) % 10 * 10 ** i for i in range(digits))
+
+
+def solution(p: Problem, rng: random.Random, mix: CorpusMix) -> tuple[str, bool, bool]:
+    """One response to `p` drawn from the corpus mix: (text, is_cot, is_correct)."""
+    digits = len(str(max(p.a, p.b)))
+    is_cot, wrong = rng.random() < mix.cot, rng.random() < mix.wrong
+    if is_cot:
+        slip = rng.randrange(digits) if wrong else None
+        cols = columns(p.a, p.b, digits, slip, slip_by=rng.choice((-1, 1)))
+        text = cot_solution(cols, mix.answer_form)
+        correct = value_of(cols) == p.answer  # a slip can cancel (e.g. clamped at 0): count honestly
+    else:
+        value = p.answer
+        if wrong:
+            value = dropped_carry(p)
+            if value == p.answer:  # no carry in this problem: guess a neighbouring number instead
+                value = p.answer + rng.choice((-10, -1, 1, 10))
+        text, correct = direct_solution(value, mix.answer_form), value == p.answer
+    return text, is_cot, correct
+
+
+def corpus(n: int, seed: int, mix: CorpusMix, digits: int = 4) -> list[dict]:
+    """`n` pre-training examples over training problems: dicts with prompt, response, is_cot, correct."""
+    rng = random.Random(f"corpus/{seed}")
+    rows = []
+    for p in problems("train", n, seed, digits):
+        text, is_cot, correct = solution(p, rng, mix)
+        check_text(p.prompt + text)
+        rows.append({"prompt": p.prompt, "response": text, "is_cot": is_cot, "correct": correct,
+                     "answer": p.answer})
+    return rows
+
+
+def extract_marked(completion: str) -> str | None:
+    """The text after the last `####` (first token of it), or None: a stand-in for the math verifier."""
+    if ANSWER_MARKER not in completion:
+        return None
+    tail = completion.rsplit(ANSWER_MARKER, 1)[1].split()
+    return tail[0] if tail else None
+
+
+def is_correct(completion: str, answer: int) -> bool:
+    """Exact match of the marked final answer."""
+    return extract_marked(completion) == str(answer)
+
+
+def is_cot(completion: str) -> bool:
+    """A response that does any work before its final answer."""
+    return not completion.lstrip().startswith((ANSWER_MARKER, "="))

@@ -1,0 +1,52 @@
+"""Verifier worker process: `python -m rewards.pool_worker FD CODE_TIMEOUT_S` (started by rewards.pool).
+
+Reads (kind, completion, gold) tasks from the connection on FD and answers each with a float. A plain
+subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
+"""
+
+import os
+import signal
+import sys
+
+
+def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float:
+    if kind == "math":
+        from rewards.math import score
+
+        return score(completion, gold)
+    if kind == "countdown":
+        from rewards.countdown import score
+
+        return score(completion, gold["nums"], gold["target"])
+    from rewards.code import score
+
+    tests = gold if isinstance(gold, str) else gold["tests"]
+    return score(completion, tests, code_timeout_s)
+
+
+def main() -> None:
+    import ctypes
+    from multiprocessing.connection import Connection
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the pool's owner
+    conn, code_timeout_s = Connection(int(sys.argv[1])), float(sys.argv[2])
+    import rewards.math  # noqa: F401  warm imports before reporting ready
+    from rewards.math.equivalence import _sympy
+
+    _sympy("x+1")  # loads sympy and the LaTeX parser
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = _score_one(*task, code_timeout_s)
+        except Exception:  # bad model output must never take the worker down
+            result = 0.0
+        conn.send(result)
+
+
+if __name__ == "__main__":
+    os.environ["OMP_NUM_THREADS"] = "1"
+    main()

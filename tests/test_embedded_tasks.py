@@ -1,0 +1,59 @@
+"""Procedural addition: seeded, split-disjoint, and a corpus whose mix is what it claims to be."""
+
+import random
+
+import pytest
+
+from cluster.embedded.tasks import (CorpusMix, Problem, columns, corpus, dropped_carry, is_correct, is_cot,
+                                    problems, split_of, value_of)
+
+
+def test_problems_are_deterministic_by_seed():
+    assert problems("train", 50, seed=1) == problems("train", 50, seed=1)
+    assert problems("train", 50, seed=1) != problems("train", 50, seed=2)
+
+
+def test_train_and_test_splits_are_disjoint():
+    train = {p.question for seed in range(3) for p in problems("train", 2000, seed=seed)}
+    test = {p.question for p in problems("test", 500, seed=0)}
+    assert len(test) == 500 and not train & test
+    assert all(split_of(p) == "test" for p in problems("test", 100, seed=7))
+
+
+def test_columns_spell_the_sum_and_a_slip_changes_it():
+    rng = random.Random(0)
+    for _ in range(200):
+        p = Problem(rng.randint(1000, 9999), rng.randint(1000, 9999))
+        assert value_of(columns(p.a, p.b, 4)) == p.answer
+        assert value_of(columns(p.a, p.b, 4, slip=rng.randrange(4), slip_by=1)) != p.answer
+    assert dropped_carry(Problem(4831, 2976)) == 6707
+
+
+def test_corpus_mix_proportions_and_labels():
+    rows = corpus(4000, seed=0, mix=CorpusMix(cot=0.25, wrong=0.1))
+    cot = sum(r["is_cot"] for r in rows) / len(rows)
+    wrong = sum(not r["correct"] for r in rows) / len(rows)
+    assert abs(cot - 0.25) < 0.03 and abs(wrong - 0.1) < 0.02
+    for r in rows:  # the labels describe the text
+        assert is_cot(r["response"]) == r["is_cot"]
+        assert is_correct(r["response"], r["answer"]) == r["correct"]
+
+
+def test_math_verifier_reads_the_marker_form_and_never_the_no_answer_form():
+    from rewards.math import score
+
+    marked = corpus(300, seed=0, mix=CorpusMix(cot=0.5, wrong=0.2))
+    assert [score(r["response"], str(r["answer"])) for r in marked] == [float(r["correct"]) for r in marked]
+    bare = corpus(300, seed=0, mix=CorpusMix(cot=0.5, wrong=0.2, answer_form="none"))
+    assert all("####" not in r["response"] for r in bare)
+    assert sum(r["correct"] for r in bare) > 200  # the numbers are mostly right, in a form never read
+    assert all(score(r["response"], str(r["answer"])) == 0.0 for r in bare)
+
+
+def test_bad_settings_are_refused_with_the_allowed_values():
+    with pytest.raises(ValueError, match="expected one of"):
+        problems("valid", 3, seed=0)
+    with pytest.raises(ValueError, match="answer_form"):
+        CorpusMix(answer_form="boxed")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        CorpusMix(cot=1.5)
