@@ -91,14 +91,14 @@ def uid_processes(uid_range: range) -> list[int]:
             try:
                 if os.stat(f"/proc/{entry}").st_uid in uid_range:
                     with open(f"/proc/{entry}/stat") as f:
-                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
                             pids.append(int(entry))
             except (OSError, IndexError):
                 pass
     return pids
 
 
-def _kill_uid(uid: int, grace_s: float = 3.0) -> None:
+def _kill_uid(uid: int, grace_s: float = 5.0) -> None:
     """SIGKILL every process owned by `uid` (the run's private uid) until none is left alive."""
     deadline = time.monotonic() + grace_s
     while (pids := uid_processes(range(uid, uid + 1))) and time.monotonic() < deadline:
@@ -108,6 +108,22 @@ def _kill_uid(uid: int, grace_s: float = 3.0) -> None:
             except OSError:
                 pass
         time.sleep(0.01)
+
+
+_SWEPT = False
+
+
+def _sweep_stale_dirs() -> None:
+    """Once per process: remove work dirs left by callers that were killed mid-run (a pool worker past
+    its deadline never reaches its own cleanup). The creator's pid is part of the directory name."""
+    global _SWEPT
+    if _SWEPT:
+        return
+    _SWEPT = True
+    for d in pathlib.Path(tempfile.gettempdir()).glob("rlvr-sandbox-*-*"):
+        pid = d.name.split("-")[2]
+        if pid.isdigit() and not pathlib.Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _read_capped(path: pathlib.Path) -> str:
@@ -130,8 +146,9 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
     if timeout_s <= 0:
         raise ValueError(f"run_tests timeout_s={timeout_s}: expected a positive number of seconds")
     mode = sandbox_mode()
+    _sweep_stale_dirs()
     uid = random.randint(200_000, 899_999) if mode["drop_uid"] else None
-    base = pathlib.Path(tempfile.mkdtemp(prefix="rlvr-sandbox-"))
+    base = pathlib.Path(tempfile.mkdtemp(prefix=f"rlvr-sandbox-{os.getpid()}-"))
     work = base / "work"
     work.mkdir()
     os.chmod(base, 0o711)

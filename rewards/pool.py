@@ -49,13 +49,14 @@ class VerifierPool:
             raise ValueError(f"VerifierPool(workers={workers}, timeout_s={timeout_s}, code_timeout_s="
                              f"{code_timeout_s}): expected workers >= 1 and positive timeouts")
         self.timeout_s, self.code_timeout_s = timeout_s, code_timeout_s
+        # Code items get the sandbox's own timeout plus slack: the sandbox kills its process tree itself.
+        self.code_deadline_s = code_timeout_s + 5.0
         self._workers = [_Worker(code_timeout_s) for _ in range(workers)]
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed or lost so far (a health metric)
 
     def _deadline(self, kind: str) -> float:
-        # Code items get the sandbox's own timeout plus slack: the sandbox kills its process tree itself.
-        return time.monotonic() + (self.code_timeout_s + 5.0 if kind == "code" else self.timeout_s)
+        return time.monotonic() + (self.code_deadline_s if kind == "code" else self.timeout_s)
 
     def _replace(self, k: int) -> None:
         self._workers[k].kill()
@@ -90,6 +91,7 @@ class VerifierPool:
     def _run(self, kinds, completions, golds) -> list[float]:
         results = [0.0] * len(completions)
         pending = collections.deque(range(len(completions)))
+        retried: set[int] = set()
         self._await_ready()
         while pending or any(w.task for w in self._workers):
             for k in range(len(self._workers)):
@@ -117,8 +119,10 @@ class VerifierPool:
                         results[w.task[0]] = float(w.conn.recv())
                         w.task = None
                         continue
-                    except (EOFError, OSError):
-                        pass  # crashed: falls through to replacement
+                    except (EOFError, OSError):  # crashed: retry the item once on a fresh worker
+                        if w.task[0] not in retried:
+                            retried.add(w.task[0])
+                            pending.appendleft(w.task[0])
                 elif time.monotonic() < w.task[1]:
                     continue
                 self._replace(k)  # hung past its deadline, or crashed

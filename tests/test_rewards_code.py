@@ -126,8 +126,13 @@ def canary():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _sandbox_processes():
-    return set(uid_processes(range(200_000, 900_000)))
+def _sandbox_processes(wait_s=5.0):
+    """Sandbox-uid processes still alive after `wait_s` (a SIGKILLed process can take a moment to exit
+    on a loaded machine)."""
+    deadline = time.monotonic() + wait_s
+    while (alive := set(uid_processes(range(200_000, 900_000)))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

@@ -37,10 +37,19 @@ def test_hung_worker_is_killed_and_replaced(pool, monkeypatch):
     # A verifier that hangs: a code item whose sandbox sleeps, with the pool's deadline below the sandbox's.
     tight = VerifierPool(workers=1, timeout_s=1.0, code_timeout_s=30.0)
     try:
-        tight.code_timeout_s = -4.0  # code deadline = code_timeout_s + 5 s = 1 s, the sandbox itself waits 30 s
+        tight.code_deadline_s = 1.0  # the pool gives up after 1 s; the sandbox itself would wait 30 s
         start = time.monotonic()
         out = tight.score(["code", "math"], ["import time\ntime.sleep(60)", r"\boxed{2}"], ["", "2"])
         assert out == [0.0, 1.0] and tight.replaced == 1 and time.monotonic() - start < 20
+        # The killed worker never cleaned its sandbox dir; the replacement sweeps it on its first code item.
+        tight.code_deadline_s = 35.0
+        assert tight.score("code", ["x = 1"], ["assert x == 1"]) == [1.0]
+        import pathlib
+        import tempfile
+
+        stale = [d for d in pathlib.Path(tempfile.gettempdir()).glob("rlvr-sandbox-*-*")
+                 if not pathlib.Path(f"/proc/{d.name.split('-')[2]}").exists()]
+        assert stale == []
     finally:
         tight.close()
 
