@@ -323,7 +323,14 @@ def load_hf(spec: DatasetSpec) -> LoadedDataset:
     return collect(spec, f"hf:{spec.path}[{spec.split}]", rows, _mapped(spec, f"{spec.path}/{spec.split}"))
 
 
-LOADERS.update({"jsonl": load_jsonl, "hf": load_hf})
+def load_embedded(spec: DatasetSpec) -> LoadedDataset:
+    """The built-in procedural task (cluster/embedded): fixed seed, so every run sees the same held-out set."""
+    from cluster.embedded.dataset import embedded_problems
+
+    return LoadedDataset(spec.name, embedded_problems(spec, seed=0), [])
+
+
+LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
 
 # ---- entry points ----------------------------------------------------------------------------
 

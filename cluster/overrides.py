@@ -43,14 +43,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             value = raw
         node = out
         parts = key.split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
-            node = child
-        node[parts[-1]] = value
+        for i, part in enumerate(parts):
+            where = ".".join(parts[:i + 1])
+            last = i == len(parts) - 1
+            if isinstance(node, list):  # `data.train.0.limit=5` addresses list items by index
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {item!r}: {where} needs an index below {len(node)} "
+                                      f"({'.'.join(parts[:i])} is a list of {len(node)} items)")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i])} is a value, not a section")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
     return out
 
 

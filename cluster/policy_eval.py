@@ -25,11 +25,17 @@ def generate_and_score(pool, encoder, problems: list, sampling, timeout_s: float
     enc = encoder.encode([p.prompt for p in problems], sampling.max_tokens)
     kept = [problems[i] for i in enc.kept]
     groups = pool.generate(enc.token_ids, sampling) if kept else []
-    flat_problems = [p for p, samples in zip(kept, groups) for _ in samples]
+    results, rows = score_groups(kept, groups, timeout_s, workers)
+    return kept, results, rows, len(enc.dropped)
+
+
+def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
+    """Verify the samples of each problem: -> (ProblemResults, per-sample rows). groups[i]: samples of problems[i]."""
+    flat_problems = [p for p, samples in zip(problems, groups) for _ in samples]
     texts = [s.text for samples in groups for s in samples]
     rewards = score_texts(flat_problems, texts, timeout_s, workers)
     results, rows, k = [], [], 0
-    for p, samples in zip(kept, groups):
+    for p, samples in zip(problems, groups):
         rs = rewards[k:k + len(samples)]
         k += len(samples)
         answers = [_answer_of(p, s.text) for s in samples]
@@ -39,7 +45,7 @@ def generate_and_score(pool, encoder, problems: list, sampling, timeout_s: float
             rows.append({"id": p.id, "source": p.source, "prompt": p.prompt, "completion": s.text,
                          "extracted": a, "reward": r, "tokens": len(s.response_ids),
                          "finish_reason": s.finish_reason, "version": s.version})
-    return kept, results, rows, len(enc.dropped)
+    return results, rows
 
 
 def quick_summary(results: list) -> dict:

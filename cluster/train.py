@@ -219,8 +219,8 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
     from cluster.runtime import init_ray, resolve_model
 
     t0 = time.time()
-    train_problems = load_specs(cfg.data.train, seed=cfg.train.seed)
-    eval_problems = load_specs(cfg.data.eval, seed=cfg.train.seed)
+    train_problems = load_specs(cfg.data.train)
+    eval_problems = load_specs(cfg.data.eval)
     run_dir = find_run_dir(cfg, config_path, resume)
     latest = ckpt.latest(run_dir) if resume else None
     (run_dir / "config.yaml").write_text(to_yaml(cfg))

@@ -11,7 +11,7 @@ from cluster.cli import main as rlvr
 from cluster.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = sorted((REPO / "configs").glob("*.yaml"))
+RECIPES = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("eval_"))  # eval recipes: test_evaluate
 GPU_RECIPES = [p for p in RECIPES if p.name.startswith("gpu_")]
 
 

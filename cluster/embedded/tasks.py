@@ -9,7 +9,7 @@ Formats (prompt, then response; `####` is the final-answer marker the math verif
 
     Q: 4831+2976
     A: #### 7807                                           direct
-    A: 1+6+0=7 3+7+0=10 8+9+1=18 4+2+1=7 #### 7807         chain of thought, least significant column first
+    A: 1+6+0=7:7 3+7+0=10:07 8+9+1=18:807 4+2+1=7:7807 #### 7807    chain of thought, last column first
 
 The corpus mixes direct answers, chains of thought and a share of wrong answers (a dropped carry, or a slip
 in one column that the chain then carries through). The `no_answer_form` prior writes `= 7807` instead of
@@ -29,6 +29,7 @@ from cluster.embedded.tokenizer import ANSWER_MARKER, check_text
 PROMPT_TEMPLATE = "Q: {question}\nA: "
 SPLITS = ("train", "test")
 TEST_SHARE = 10  # one problem in TEST_SHARE (by hash) is held out
+DEFAULT_DIGITS = 4
 ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answer_form' never does
 
 
@@ -80,7 +81,7 @@ def sample_problem(rng: random.Random, digits: int) -> Problem:
     return Problem(rng.randint(lo, hi), rng.randint(lo, hi))
 
 
-def problems(split: str, n: int, seed: int, digits: int = 4) -> list[Problem]:
+def problems(split: str, n: int, seed: int, digits: int = DEFAULT_DIGITS) -> list[Problem]:
     """`n` distinct problems of `split`, the same for the same (split, n, seed, digits)."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
@@ -128,8 +129,13 @@ def direct_solution(value: int, answer_form: str = "marker") -> str:
 
 
 def cot_solution(cols: list[tuple[int, int, int, int]], answer_form: str = "marker") -> str:
-    steps = " ".join(f"{da}+{db}+{c}={s}" for da, db, c, s in cols)
-    return f"{steps} {final_answer(value_of(cols), answer_form)}"
+    """Column sums, each followed by the digits of the result written so far (as under the line on paper):
+    the final answer is then a copy of the last partial result, never a digit-reversing read-back."""
+    steps, partial = [], ""
+    for i, (da, db, c, s) in enumerate(cols):
+        partial = str(s if i == len(cols) - 1 else s % 10) + partial
+        steps.append(f"{da}+{db}+{c}={s}:{partial}")
+    return f"{' '.join(steps)} {final_answer(value_of(cols), answer_form)}"
 
 
 def dropped_carry(p: Problem) -> int:
@@ -157,7 +163,7 @@ def solution(p: Problem, rng: random.Random, mix: CorpusMix) -> tuple[str, bool,
     return text, is_cot, correct
 
 
-def corpus(n: int, seed: int, mix: CorpusMix, digits: int = 4) -> list[dict]:
+def corpus(n: int, seed: int, mix: CorpusMix, digits: int = DEFAULT_DIGITS) -> list[dict]:
     """`n` pre-training examples over training problems: dicts with prompt, response, is_cot, correct."""
     rng = random.Random(f"corpus/{seed}")
     rows = []

@@ -1,0 +1,36 @@
+"""The embedded prior for a run: `model.embedded` settings -> a cached, pre-trained HF model directory.
+
+    path = prepare_prior(cfg.model.embedded, seed=0)   # trains once (minutes), then loads from the cache
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cluster.embedded.pretrain import PretrainConfig, cached_stats, pretrain
+from cluster.embedded.tasks import DEFAULT_DIGITS, CorpusMix
+
+TASKS = ("arith",)
+PRIORS = {"natural": "marker", "no_answer_form": "none"}  # model.embedded.prior -> the corpus answer form
+
+
+def pretrain_config(embedded, seed: int) -> PretrainConfig:
+    """Map the run config's `model.embedded` section onto the pre-training settings."""
+    if embedded.task not in TASKS:
+        raise ValueError(f"model.embedded.task={embedded.task!r}: expected one of {list(TASKS)}")
+    if embedded.prior not in PRIORS:
+        raise ValueError(f"model.embedded.prior={embedded.prior!r}: expected one of {list(PRIORS)}")
+    return PretrainConfig(size=embedded.size, seed=seed, steps=embedded.pretrain_steps, lr=embedded.pretrain_lr,
+                          batch=embedded.pretrain_batch, corpus_size=embedded.corpus_size, digits=DEFAULT_DIGITS,
+                          mix=CorpusMix(answer_form=PRIORS[embedded.prior]))
+
+
+def prepare_prior(embedded, seed: int = 0, progress: bool = True) -> Path:
+    """The pre-trained prior's directory, from the cache under `model.embedded.cache_dir` when present."""
+    cfg = pretrain_config(embedded, seed)
+    cached = (Path(embedded.cache_dir) / cfg.key()).is_dir()
+    path = pretrain(cfg, embedded.cache_dir, progress=progress)
+    stats = cached_stats(path)["stats"]
+    print(f"prior {'loaded from cache' if cached else 'pre-trained'}: {path} ({stats['params']:,} params, "
+          f"{stats['seconds']}s, final loss {stats['final_loss']:.3f})", flush=True)
+    return path
