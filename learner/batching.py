@@ -52,6 +52,11 @@ class PackedBatch:
     counts: list[int]  # target tokens per sample
     fields: dict[str, torch.Tensor] = field(default_factory=dict)  # per-target-token floats, each (n,)
 
+    def to(self, device: torch.device) -> "PackedBatch":
+        """Move the tensors (not `counts`) to the engine's device."""
+        move = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        return PackedBatch(**move, counts=self.counts, fields={k: v.to(device) for k, v in self.fields.items()})
+
     def split(self, values: torch.Tensor) -> list[list[float]]:
         """Per-sample lists of a per-target-token tensor (n,)."""
         return [v.tolist() for v in torch.split(values.detach().float().cpu(), self.counts)]

@@ -83,12 +83,10 @@ class LearnerGroup:
         padded = [[[samples[i] for i in mb] for mb in mbs] + [[] for _ in range(k - len(mbs))] for mbs in per_rank]
         return padded, orders
 
-    def _run(self, method: str, samples: list[dict]) -> tuple[list, list[list[int]]]:
+    def _run(self, method, samples: list[dict]) -> tuple[list, list[list[int]]]:
+        """Call `method(worker)` (an actor method) on every rank with its micro-batches; wait for all."""
         mbs, orders = self._micro_batches(samples)
-        calls = {"compute_logprobs": lambda w, mb: w.compute_logprobs.remote(mb),
-                 "train_step": lambda w, mb: w.train_step.remote(mb),
-                 "sft_step": lambda w, mb: w.sft_step.remote(mb)}[method]
-        return ray.get([calls(w, mb) for w, mb in zip(self.workers, mbs)]), orders
+        return ray.get([method(w).remote(mb) for w, mb in zip(self.workers, mbs)]), orders
 
     # ----- RL step -----
     def train_step(self, batch: dict) -> dict[str, float]:
@@ -103,7 +101,7 @@ class LearnerGroup:
         mask = (torch.arange(T)[None, :] < resp_lens[:, None]).float()  # (N, T)
 
         # phase 1: old / reference log-probs and values
-        results, orders = self._run("compute_logprobs", samples)
+        results, orders = self._run(lambda w: w.compute_logprobs, samples)
         for res, order in zip(results, orders):
             for key, rows in res.items():
                 for i, row in zip(order, rows):
@@ -160,13 +158,13 @@ class LearnerGroup:
         for idx in torch.tensor_split(perm, k):
             w = self.agg_fn(resp_lens[idx], self.algo.loss_norm_len)  # (n_mb,) per-sequence weights
             mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(idx.tolist(), w)]
-            out.append(self._run("train_step", mb)[0])
+            out.append(self._run(lambda w: w.train_step, mb)[0])
         return out
 
     def logprobs(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
         """The policy's per-token log-probs of each response (evaluation, tests, rollout checks)."""
         samples = [rl_sample(p, r) for p, r in zip(prompt_ids, response_ids)]
-        results, orders = self._run("compute_logprobs", samples)
+        results, orders = self._run(lambda w: w.compute_logprobs, samples)
         out: list[list[float]] = [[] for _ in samples]
         for res, order in zip(results, orders):
             for i, row in zip(order, res["old_logp"]):
@@ -184,7 +182,7 @@ class LearnerGroup:
         if n_tok == 0:
             raise ValueError("sft batch has no target tokens: every loss_mask is 0 after position 0")
         samples = [{"ids": list(i), "loss_mask": [0] + list(m[1:]), "weight": 1.0 / n_tok} for i, m in zip(ids, masks)]
-        res, _ = self._run("sft_step", samples)
+        res, _ = self._run(lambda w: w.sft_step, samples)
         dt = time.perf_counter() - t0
         return {"sft_loss": sum(r["loss"] for r in res), "grad_norm": res[0]["grad_norm"],
                 "tokens_per_s": sum(len(i) for i in ids) / dt, "time_s": dt}

@@ -49,7 +49,7 @@ class ValueModel(torch.nn.Module):
     def __init__(self, backbone: torch.nn.Module, hidden_size: int):
         super().__init__()
         self.backbone = backbone
-        self.value_head = torch.nn.Linear(hidden_size, 1)
+        self.value_head = torch.nn.Linear(hidden_size, 1, dtype=backbone.dtype)  # ZeRO wants one dtype
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         h = self.backbone(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
@@ -65,8 +65,9 @@ def _init_distributed(rank: int, world_size: int, master_addr: str, master_port:
             raise RuntimeError(f"this process already has a world of {dist.get_world_size()}, asked {world_size}")
         return
     cuda = torch.cuda.is_available()
+    # LOCAL_RANK 0: each Ray actor sees only its own device (Ray sets CUDA_VISIBLE_DEVICES per actor).
     os.environ.update(MASTER_ADDR=master_addr, MASTER_PORT=str(master_port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK="0" if not cuda else os.environ.get("LOCAL_RANK", "0"))
+                      WORLD_SIZE=str(world_size), LOCAL_RANK="0")
     import deepspeed
     import deepspeed.ops
 
@@ -91,6 +92,9 @@ class LearnerWorker:
         self.rank, self.world_size = rank, world_size
         self.kl_fn = KL_ESTIMATORS[algo.kl_estimator]
         self.zero3 = cfg.zero_stage == 3
+        from deepspeed.accelerator import get_accelerator
+
+        self.device = torch.device(get_accelerator().current_device_name())
         torch.manual_seed(cfg.seed)
         self.policy = self._engine(self._load(model_path, cfg.zero_stage, causal_lm=True), cfg.zero_stage, cfg.lr)
         self.ref = None
@@ -148,7 +152,7 @@ class LearnerWorker:
         out: dict[str, list[list[float]]] = defaultdict(list)
         self.policy.eval()
         for samples in micro_batches:
-            pb = collate(samples or [dummy_sample()])
+            pb = collate(samples or [dummy_sample()]).to(self.device)
             results = {"old_logp": gather_logp(target_logits(self.policy, pb, self.cfg.temperature), pb.targets)}
             if self.ref is not None:
                 results["ref_logp"] = gather_logp(target_logits(self.ref, pb, self.cfg.temperature), pb.targets)
@@ -171,7 +175,7 @@ class LearnerWorker:
         eng.train()
         t0 = time.perf_counter()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(fields)], fields)
+            pb = collate(samples or [dummy_sample(fields)], fields).to(self.device)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             logits = target_logits(eng, pb, self.cfg.temperature)  # (n, V)
@@ -205,7 +209,7 @@ class LearnerWorker:
         c, eng, stats = self.algo.critic, self.critic, defaultdict(float)
         eng.train()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(fields)], fields)
+            pb = collate(samples or [dummy_sample(fields)], fields).to(self.device)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             values = eng(pb.input_ids, pb.position_ids)[0, pb.logit_pos]  # (n,)
@@ -223,7 +227,7 @@ class LearnerWorker:
         eng, stats = self.policy, defaultdict(float)
         eng.train()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(("weight",))], ("weight",))
+            pb = collate(samples or [dummy_sample(("weight",))], ("weight",)).to(self.device)
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             logp = gather_logp(target_logits(eng, pb, 1.0), pb.targets)
             loss = -(pb.fields["weight"] * logp).sum() * self.world_size

