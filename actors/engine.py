@@ -51,11 +51,16 @@ class RolloutEngine:
         from vllm import LLM
 
         self.cfg, self.model_path, self.engine_index = cfg, model_path, engine_index
+        extra = {}
+        if cfg.device == "cpu":
+            # A chunked prefill rewinds the per-request RNG offset, which CPU generators refuse ("CPU Generator
+            # does not use offset") as soon as a seeded batch's prompts get split across steps.
+            extra = {"enable_chunked_prefill": False, "max_num_batched_tokens": max(4096, cfg.max_model_len)}
         self.llm = LLM(
             model_path, dtype=cfg.dtype, max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager,
             seed=cfg.seed + engine_index, tensor_parallel_size=cfg.tensor_parallel_size,
             kv_cache_memory_bytes=int(cfg.kv_cache_gib * 2**30), enable_prefix_caching=cfg.enable_prefix_caching,
-            logprobs_mode=cfg.logprobs_mode)
+            logprobs_mode=cfg.logprobs_mode, **extra)
         self._version = 0
         self.receiver = CollectiveReceiver(self.llm)
 
@@ -101,10 +106,12 @@ class RolloutEngine:
                       version=self._version)
 
     # --- weights in -------------------------------------------------------------------------------------
+    # A failed or abandoned push leaves some layers new and fused ones half-written: the engine then reports
+    # version -1, so the pool's version check refuses it until a full push (or a reload from refs) lands.
     def load_weights_from_refs(self, refs: list, version: int) -> int:
         """Object-store transport: load buckets (dict[name, tensor] refs) one at a time; returns the version."""
-        if self.receiver.in_push:
-            raise RuntimeError(f"engine {self.engine_index}: a collective push is in progress")
+        self._abandon_push()
+        self._version = -1
         reload_weights(self.llm, iter_object_store_buckets(refs))
         self._version = int(version)
         return self._version
@@ -112,15 +119,24 @@ class RolloutEngine:
     def join_weight_group(self, master_addr: str, port: int, rank: int, world_size: int,
                           timeout_s: float = 120.0) -> int:
         """Collective transport: join the learner's gloo group as `rank` (1..N); returns the rank."""
+        self._abandon_push()
         self.receiver.join(master_addr, port, rank, world_size, timeout_s)
         return rank
 
     def receive_bucket(self, meta: Meta, version: int | None = None) -> int:
         """Collective transport: receive one broadcast bucket; the last bucket of a push carries its version."""
-        self.receiver.receive(meta, last=version is not None)
+        try:
+            self.receiver.receive(meta, last=version is not None)
+        except BaseException:
+            self._version = -1
+            raise
         if version is not None:
             self._version = int(version)
         return self._version
+
+    def _abandon_push(self) -> None:
+        if self.receiver.abort():
+            self._version = -1
 
     # --- state ------------------------------------------------------------------------------------------
     def version(self) -> int:

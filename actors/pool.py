@@ -8,13 +8,15 @@ A batch is split into contiguous shards, one per engine; a prompt's n samples st
 the prompt's KV prefix) and results come back in prompt order. Engines are created with `max_restarts`:
 when one dies Ray restarts it (re-running its constructor, so it serves the initial weights); the pool then
 reloads the last pushed weights (it keeps their object-store refs and version) and retries that engine's
-requests once; a second failure is raised as RolloutError naming the prompts.
+requests once; a second failure is raised as RolloutError naming the prompts. After a collective push the
+pool holds no copy of the weights: a restarted engine is skipped (its requests retried on another engine)
+until the next push, for which the controller re-forms the group (`weight_group_incomplete()`).
 """
 
 import time
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from actors.config import RolloutConfig, SamplingConfig
 from actors.engine import RolloutEngineActor
@@ -52,6 +54,7 @@ class RolloutPool:
         self._version = 0
         self._weights: tuple[list, int] | None = None  # last object-store push: (bucket refs, version)
         self._group_members: set[int] = set()  # engines that joined the current weight-sync group
+        self._stale: set[int] = set()  # engines that do not serve self._version; generate() skips them
         self.stats = {"recovered_engines": 0, "retried_prompts": 0}
 
     def _actor_options(self, given: dict) -> dict:
@@ -71,8 +74,10 @@ class RolloutPool:
     # --- generation -------------------------------------------------------------------------------------
     def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
         """n samples for each prompt, in prompt order; Sample.prompt_index is the prompt's position here."""
-        shards = [s for s in split_evenly(len(prompt_token_ids), len(self.engines)) if len(s)]
-        calls = [(i, shard, self._submit(i, prompt_token_ids, shard, sampling)) for i, shard in enumerate(shards)]
+        live = self._live_engines()
+        shards = split_evenly(len(prompt_token_ids), len(live))
+        calls = [(i, shard, self._submit(i, prompt_token_ids, shard, sampling))
+                 for i, shard in zip(live, shards) if len(shard)]
         results: list[list[Sample]] = [[] for _ in prompt_token_ids]
         for i, shard, ref in calls:
             try:
@@ -86,38 +91,56 @@ class RolloutPool:
                 results[idx] = samples
         return results
 
+    def _live_engines(self) -> list[int]:
+        live = [i for i in range(len(self.engines)) if i not in self._stale]
+        if not live:
+            raise RolloutError(f"no engine serves version {self._version}: engines {sorted(self._stale)} restarted "
+                               "and could not be restored; push weights again (pool.load_weights or a collective "
+                               "push) or raise rollout.max_restarts")
+        return live
+
     def _submit(self, i: int, prompts: list[list[int]], shard: range, sampling: SamplingConfig):
         return self.engines[i].generate.remote([prompts[j] for j in shard], sampling, list(shard), self._version)
 
     def _retry(self, i, prompts, shard, sampling, first: Exception) -> list[list[Sample]]:
-        """The engine died (or came back from a restart with old weights): recover it, then retry once."""
+        """The engine died (or came back from a restart with old weights): recover it and retry there once;
+        if it cannot be restored, retry once on another engine."""
         try:
             self._recover(i)
-            self.stats["retried_prompts"] += len(shard)
-            return ray.get(self._submit(i, prompts, shard, sampling), timeout=self.cfg.generate_timeout_s)
+            target = i
+        except Exception as e:  # permanently dead, or no copy of the current weights to restore it from
+            self._stale.add(i)
+            others = [j for j in self._live_engines() if j != i]
+            if not others:
+                raise RolloutError(f"engine {i} failed on prompts {shard.start}..{shard.stop - 1} ({first!r}) "
+                                   f"and could not be restored: {e}") from e
+            target = others[0]
+        self.stats["retried_prompts"] += len(shard)
+        try:
+            return ray.get(self._submit(target, prompts, shard, sampling), timeout=self.cfg.generate_timeout_s)
         except Exception as second:
             raise RolloutError(
-                f"engine {i} failed on prompts {shard.start}..{shard.stop - 1} twice: first {first!r}, then "
-                f"{second!r}") from second
+                f"prompts {shard.start}..{shard.stop - 1} failed twice: on engine {i} with {first!r}, then on "
+                f"engine {target} with {second!r}") from second
 
     def _recover(self, i: int) -> None:
         """Wait for Ray's restart of engine i, then load the pool's current weights into it."""
         engine, deadline = self.engines[i], time.monotonic() + self.ready_timeout_s
-        for attempt in range(5):  # calls to a restarting actor wait for it; a dead one fails at once
+        while True:  # a restarting actor answers 'unavailable' until its constructor finished
             try:
                 served = ray.get(engine.version.remote(), timeout=max(1.0, deadline - time.monotonic()))
                 break
-            except RayActorError:
-                if attempt == 4:
+            except ActorUnavailableError:
+                if time.monotonic() > deadline:
                     raise
-                time.sleep(1.0)
+                time.sleep(0.5)
         self._group_members.discard(i)  # a restarted process is no longer in the weight-sync group
         if served != self._version:
             if self._weights is None or self._weights[1] != self._version:
                 raise RolloutError(
-                    f"engine {i} restarted and serves version {served}, but the pool's version {self._version} "
-                    "arrived over the collective transport and the pool holds no object-store copy of it; push "
-                    "the current weights with pool.load_weights(refs, version)")
+                    f"engine {i} restarted and serves version {served}; version {self._version} arrived over the "
+                    "collective transport and the pool holds no object-store copy, so the engine waits for the "
+                    "next push")
             ray.get(engine.load_weights_from_refs.remote(*self._weights), timeout=self.ready_timeout_s)
         self.stats["recovered_engines"] += 1
 
@@ -129,8 +152,14 @@ class RolloutPool:
         for i, ref in calls:
             try:
                 ray.get(ref, timeout=self.ready_timeout_s)
+                self._stale.discard(i)
             except RayActorError:
-                self._recover(i)  # restarted mid-push: _recover loads the new refs
+                try:
+                    self._recover(i)  # restarted mid-push: _recover loads the new refs
+                    self._stale.discard(i)
+                except RayActorError:
+                    self._stale.add(i)  # permanently dead; generate() uses the others
+        self._live_engines()  # raises if none is left
 
     def join_weight_group(self, master_addr: str, port: int, timeout_s: float = 120.0) -> list:
         """Collective transport: engines join as ranks 1..N of a group whose rank 0 (the learner) hosts the
@@ -147,9 +176,13 @@ class RolloutPool:
         if missing:
             raise RolloutError(f"engines {missing} are not in the weight-sync group (restarted, or never joined); "
                                "form a new group: pool.join_weight_group with a fresh port on both sides")
-        if version is not None:
-            self._version = int(version)
+        if version is not None:  # the last bucket: every engine (stale ones too) ends on this version
+            self._version, self._stale = int(version), set()
         return [e.receive_bucket.remote(meta, version) for e in self.engines]
+
+    def weight_group_incomplete(self) -> bool:
+        """True when some engine is not in the current weight-sync group (restarted, or never joined)."""
+        return len(self._group_members) < len(self.engines)
 
     # --- state ------------------------------------------------------------------------------------------
     def versions(self) -> list[int]:

@@ -97,7 +97,6 @@ class CollectiveReceiver:
         """Join the group (blocks until all ranks, including learner rank 0 which hosts the store, joined)."""
         if not 1 <= rank < world_size:
             raise ValueError(f"engine rank {rank} must be in 1..{world_size - 1} (rank 0 is the learner)")
-        self.abort()
         timeout = timedelta(seconds=timeout_s)
         store = torch.distributed.TCPStore(master_addr, port, world_size, is_master=False, timeout=timeout)
         self.group = torch.distributed.ProcessGroupGloo(store, rank, world_size, timeout)
@@ -112,7 +111,11 @@ class CollectiveReceiver:
         if self.group is None:
             raise RuntimeError("receive_bucket before join_weight_group: the engine is not in a weight-sync group")
         flat = torch.empty(bucket_nbytes(meta), dtype=torch.uint8)
-        self.group.broadcast(flat, 0).wait()
+        try:
+            self.group.broadcast(flat, 0).wait()
+        except BaseException:
+            self.abort()  # a failed collective poisons the group; the caller marks the weights undefined
+            raise
         if self._thread is None:
             self._start()
         self._queue.put(unflatten_bucket(meta, flat))
@@ -120,12 +123,14 @@ class CollectiveReceiver:
             self._queue.put(_END)
             self._finish()
 
-    def abort(self) -> None:
-        """End a half-received push (the model is then in an undefined state until the next full push)."""
-        if self._thread is not None:
-            self._queue.put(_END)
-            self._thread.join()
-            self._thread, self._queue, self._error = None, None, None
+    def abort(self) -> bool:
+        """End a half-received push; True if there was one (the weights are then undefined until a full push)."""
+        if self._thread is None:
+            return False
+        self._queue.put(_END)
+        self._thread.join()
+        self._thread, self._queue, self._error = None, None, None
+        return True
 
     def _start(self) -> None:
         self._queue, self._error = queue.Queue(), None

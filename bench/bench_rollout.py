@@ -117,14 +117,15 @@ def main() -> None:
     max_model_len = 512
     sampling = SamplingConfig(n=args.n, max_tokens=args.max_tokens, temperature=1.0, seed=0)
     with tempfile.TemporaryDirectory(prefix="bench_rollout_") as tmp:
-        model_dir = Path(tmp)
+        model_dir = Path(tmp) / "model"
+        model_dir.mkdir()
         params = build_model(model_dir, args.hidden, args.layers, args.intermediate)
         prompts = load_prompts(model_dir, args.prompts, args.max_tokens, max_model_len)
         print(f"model: random Qwen2, {params / 1e6:.1f}M params, fp32; {len(prompts)} prompts "
               f"(mean {sum(map(len, prompts)) / len(prompts):.0f} tokens) x n={args.n}, max_tokens={args.max_tokens}")
         hf_batch = bench_hf(model_dir, prompts, sampling, batched=True)
         hf_single = None if args.skip_per_prompt else bench_hf(model_dir, prompts, sampling, batched=False)
-        ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+        ray.init(num_cpus=4, include_dashboard=False, _temp_dir=str(model_dir / "ray"), log_to_driver=False)
         try:
             pool1 = bench_pool(model_dir, prompts, sampling, 1, max_model_len)
             pool2 = bench_pool(model_dir, prompts, sampling, 2, max_model_len)

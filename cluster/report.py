@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/clipped_frac", "learner/kl",
+CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/clipped_frac", "learner/kl_old_ref",
+          "learner/engine_kl_k3",
           "learner/entropy", "learner/clip_frac", "time/step")
 
 

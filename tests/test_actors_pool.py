@@ -6,7 +6,6 @@ order; each one that changes weights records them in `state` so later tests comp
 """
 
 import socket
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -32,8 +31,9 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool(model_dir):
-    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+def pool(model_dir, tmp_path_factory):
+    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
+             log_to_driver=False)
     cfg = RolloutConfig(dtype="float32", num_engines=2, max_model_len=256, kv_cache_gib=0.25, max_restarts=4)
     p = RolloutPool(str(model_dir), cfg)
     yield p
@@ -138,6 +138,26 @@ def test_seeded_sampling_is_reproducible_and_independent_of_batch_split(pool):
     assert ids(c) == ids(a)[:2]
 
 
+def test_seeded_sampling_survives_prefill_larger_than_one_scheduler_step(pool):
+    # 2 x 25 prompts x 200 tokens exceed the 4096-token step per engine: chunked prefill would split prompts,
+    # and vLLM's RNG rewind for split seeded requests crashes on CPU generators.
+    prompts = [[1] + [(7 * i + j) % 500 + 3 for j in range(199)] for i in range(50)]
+    out = pool.generate(prompts, SamplingConfig(n=2, max_tokens=2, seed=9))
+    assert [len(g) for g in out] == [2] * 50
+
+
+def test_stop_token_ids_and_stop_strings_end_samples_with_reason_stop(pool):
+    base = SamplingConfig(n=1, max_tokens=30, seed=21)
+    ref = pool.generate(PROMPTS[:1], base)[0][0]
+    cut = ref.response_ids.index(ref.response_ids[10])  # first occurrence of the 11th token
+    stopped = pool.generate(PROMPTS[:1], base.model_copy(update={"stop_token_ids": [ref.response_ids[10]]}))[0][0]
+    assert stopped.finish_reason == "stop" and stopped.response_ids == ref.response_ids[:cut + 1]
+    word = next(w for w in ref.text[len(ref.text) // 3:].split("\u2581") if len(w) >= 2)[:2]
+    by_text = pool.generate(PROMPTS[:1], base.model_copy(update={"stop": [word]}))[0][0]
+    assert by_text.finish_reason == "stop" and word not in by_text.text
+    assert ref.text.startswith(by_text.text) and len(by_text.text) < len(ref.text)
+
+
 def test_vllm_logprobs_match_transformers_forward(pool, state):
     out = pool.generate(PROMPTS, SamplingConfig(n=2, max_tokens=24, seed=1))
     assert max_logprob_error(state["model"], out) <= TOL
@@ -202,4 +222,47 @@ def test_engine_killed_during_generate_is_retried_once_and_call_completes(pool, 
     out = result["out"]
     assert [len(g) for g in out] == [8] * len(PROMPTS)
     assert all(s.version == 3 for g in out for s in g)
+    assert max_logprob_error(state["model"], out) <= TOL
+
+
+def test_abandoned_collective_push_is_never_served_engines_reload_last_object_store_weights(pool, state):
+    push_object_store(pool, state, seed=66, version=6)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = torch.distributed.TCPStore("127.0.0.1", port, 3, is_master=True, wait_for_workers=False,
+                                       timeout=timedelta(seconds=30))
+    joined = pool.join_weight_group("127.0.0.1", port, timeout_s=3)
+    group = torch.distributed.ProcessGroupGloo(store, 0, 3, timedelta(seconds=3))
+    ray.get(joined)
+    bs = buckets(perturbed_state_dict(state["model"], seed=77))
+    for k, bucket in enumerate(bs[:3]):  # the sender "dies" after two of its buckets
+        meta = [(name, str(t.dtype).removeprefix("torch."), list(t.shape)) for name, t in bucket]
+        acks = pool.receive_bucket(meta, None)
+        if k < 2:
+            group.broadcast(torch.cat([t.reshape(-1).view(torch.uint8) for _, t in bucket]), 0).wait()
+            ray.get(acks)
+    with pytest.raises(Exception):
+        ray.get(acks)  # the third broadcast never comes: the engines time out
+    assert pool.versions() == [-1, -1]  # half-loaded weights are flagged, not served
+    out = pool.generate(PROMPTS, SamplingConfig(n=2, max_tokens=16, seed=8))
+    assert all(s.version == 6 for g in out for s in g) and pool.versions() == [6, 6]
+    assert max_logprob_error(state["model"], out) <= TOL
+
+
+def test_engine_restarted_after_collective_push_is_skipped_until_next_push_rejoins_group(pool, state):
+    sd = perturbed_state_dict(state["model"], seed=44)
+    push_collective(pool, sd, version=4)  # re-forms the group engine 1 left in the restart test
+    set_state(state, sd, 4)
+    ray.kill(pool.engines[0], no_restart=False)
+    out = pool.generate(PROMPTS, SamplingConfig(n=2, max_tokens=16, seed=6))  # engine 0's shard moves to engine 1
+    assert all(s.version == 4 for g in out for s in g)
+    assert max_logprob_error(state["model"], out) <= TOL
+    assert pool.weight_group_incomplete() and pool.versions() == [0, 4]
+    sd = perturbed_state_dict(state["model"], seed=55)
+    push_collective(pool, sd, version=5)  # the controller re-forms the group; the restarted engine rejoins
+    set_state(state, sd, 5)
+    assert pool.versions() == [5, 5] and not pool.weight_group_incomplete()
+    out = pool.generate(PROMPTS, SamplingConfig(n=2, max_tokens=16, seed=7))
+    assert all(s.version == 5 for g in out for s in g)
     assert max_logprob_error(state["model"], out) <= TOL

@@ -80,7 +80,8 @@ def test_train_run_writes_metrics_checkpoints_report_and_plots(setup):
     rows = metrics(run)
     assert [r["step"] for r in rows] == [1, 2, 3]
     for key in ("reward/mean", "accuracy", "response_length/mean", "time/generate", "time/train",
-                "time/weight_sync", "learner/kl", "learner/entropy", "policy_version"):
+                "time/weight_sync", "learner/engine_kl_k3", "learner/entropy", "learner/clip_frac",
+                "policy_version"):
         assert key in rows[0], key
     assert rows[-1]["policy_version"] == 3
     report = json.loads((run / "report.json").read_text())

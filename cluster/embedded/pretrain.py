@@ -132,6 +132,9 @@ def pretrain(cfg: PretrainConfig, cache_dir: str | os.PathLike, progress: bool =
     shutil.rmtree(tmp, ignore_errors=True)
     stats = train_prior(cfg, str(tmp), progress=progress)
     (tmp / DONE_FILE).write_text(json.dumps({"config": dataclasses.asdict(cfg), "stats": stats}, indent=1))
+    if (final / DONE_FILE).is_file():  # another process finished the same prior meanwhile: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        return final
     shutil.rmtree(final, ignore_errors=True)  # an interrupted earlier run
     os.replace(tmp, final)  # atomic: a reader sees either nothing or a complete prior
     return final

@@ -29,7 +29,7 @@ from cluster.embedded.tokenizer import ANSWER_MARKER, check_text
 PROMPT_TEMPLATE = "Q: {question}\nA: "
 SPLITS = ("train", "test")
 TEST_SHARE = 10  # one problem in TEST_SHARE (by hash) is held out
-DEFAULT_DIGITS = 4
+DEFAULT_DIGITS = 3
 ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answer_form' never does
 
 
@@ -57,7 +57,7 @@ class Problem:
 class CorpusMix:
     """How the pre-training corpus answers its problems."""
 
-    cot: float = 0.25  # share of chains of thought (the rest answer directly)
+    cot: float = 0.3  # share of chains of thought (the rest answer directly)
     wrong: float = 0.1  # share of responses whose final answer is wrong
     answer_form: str = "marker"  # 'marker': `#### 7807`; 'none': `= 7807`, which the verifier cannot read
 
