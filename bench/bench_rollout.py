@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path("/work/shared/data")
+from cluster.datasets import data_root
+
+DATA = data_root()
 TOKENIZER_DIR = DATA / "models/stories260K-hf"
 
 

@@ -6,7 +6,9 @@ Uses the stories260K tokenizer (512-token vocab) when available; head size 32 is
 import os
 import shutil
 
-STORIES_DIR = "/work/shared/data/models/stories260K-hf"
+# The shared data root sits beside the repository (override with RLVR_DATA_DIR).
+DATA_DIR = os.environ.get("RLVR_DATA_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+STORIES_DIR = os.path.normpath(os.path.join(DATA_DIR, "models", "stories260K-hf"))
 
 
 def make_tiny_qwen2(out_dir: str, seed: int = 0, hidden: int = 64, layers: int = 2, vocab: int = 512,

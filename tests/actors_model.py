@@ -4,7 +4,9 @@
 import shutil
 from pathlib import Path
 
-STORIES_DIR = Path("/work/shared/data/models/stories260K-hf")
+from cluster.datasets import data_root
+
+STORIES_DIR = data_root() / "models" / "stories260K-hf"
 
 
 def build_tiny_qwen2(out_dir, hidden: int = 128, layers: int = 2, heads: int = 2, kv_heads: int = 1,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cluster.datasets import data_root
+
 import pytest
 import yaml
 
@@ -19,7 +21,7 @@ from cluster.overrides import ConfigError
 from learner.tiny_model import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
-GSM8K = Path("/work/shared/data/gsm8k/test.jsonl")
+GSM8K = data_root() / "gsm8k" / "test.jsonl"
 N, KS, BUDGETS, PROBLEMS = 4, [1, 2, 4], [8, 16], 8
 FORCING = "\nFinal answer: \\boxed{"
 

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cluster.datasets import data_root
+
 import pytest
 
 import lm_eval  # noqa: E402  (a declared test dependency: a missing install must fail, not skip)
 
 from learner.tiny_model import make_tiny_qwen2  # noqa: E402
 
-GSM8K = Path("/work/shared/data/gsm8k/test.jsonl")
+GSM8K = data_root() / "gsm8k" / "test.jsonl"
 LIMIT = 6
 # The harness's gsm8k.yaml conventions: target after '####', a strict '#### N' filter and a flexible
 # last-number filter, exact_match ignoring commas, dollar signs and a trailing period.
