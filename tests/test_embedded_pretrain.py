@@ -43,3 +43,18 @@ def test_prior_is_loadable_by_transformers(tmp_path):
     model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
     out = model.generate(tok("Q: 1234+5678\nA: ", return_tensors="pt")["input_ids"], max_new_tokens=3, do_sample=False)
     assert out.shape[1] == 1 + 16 + 3 and torch.all(out >= 0)
+
+
+def test_prepare_prior_maps_the_run_config_and_refuses_unknown_tasks(tmp_path):
+    import pytest
+
+    from cluster.config import EmbeddedModelConfig
+    from cluster.embedded.prior import prepare_prior, pretrain_config
+
+    cfg = EmbeddedModelConfig(size="tiny", prior="no_answer_form", pretrain_steps=2, pretrain_batch=4,
+                              corpus_size=20, cache_dir=str(tmp_path))
+    assert pretrain_config(cfg, seed=0).mix.answer_form == "none"
+    path = prepare_prior(cfg, seed=0, progress=False)
+    assert cached_stats(path)["config"]["mix"]["answer_form"] == "none"
+    with pytest.raises(ValueError, match="expected one of"):
+        pretrain_config(cfg.model_copy(update={"task": "sudoku"}), seed=0)

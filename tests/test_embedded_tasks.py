@@ -25,12 +25,13 @@ def test_columns_spell_the_sum_and_a_slip_changes_it():
     for _ in range(200):
         p = Problem(rng.randint(1000, 9999), rng.randint(1000, 9999))
         assert value_of(columns(p.a, p.b, 4)) == p.answer
-        assert value_of(columns(p.a, p.b, 4, slip=rng.randrange(4), slip_by=1)) != p.answer
+        assert value_of(columns(p.a, p.b, 4, slip=rng.randrange(4), slip_by=rng.choice((-1, 1)))) != p.answer
+    assert value_of(columns(9999, 9999, 4, slip=1, slip_by=1)) != 19998  # 9+9+1=19 cannot slip upwards
     assert dropped_carry(Problem(4831, 2976)) == 6707
 
 
 def test_corpus_mix_proportions_and_labels():
-    rows = corpus(4000, seed=0, mix=CorpusMix(cot=0.25, wrong=0.1))
+    rows = corpus(4000, seed=0, mix=CorpusMix(cot=0.25, wrong=0.1, direct_carry=1.0))
     cot = sum(r["is_cot"] for r in rows) / len(rows)
     wrong = sum(not r["correct"] for r in rows) / len(rows)
     assert abs(cot - 0.25) < 0.03 and abs(wrong - 0.1) < 0.02
@@ -39,12 +40,20 @@ def test_corpus_mix_proportions_and_labels():
         assert is_correct(r["response"], r["answer"]) == r["correct"]
 
 
+def test_direct_answers_are_right_when_no_column_carries_and_mostly_wrong_otherwise():
+    rows = corpus(4000, seed=0, mix=CorpusMix(cot=0.0, wrong=0.0, direct_carry=0.3))
+    easy = [r for r in rows if dropped_carry(Problem(*map(int, r["prompt"][3:-4].split("+")))) == r["answer"]]
+    hard = [r for r in rows if r not in easy]
+    assert easy and all(r["correct"] for r in easy)
+    assert abs(sum(r["correct"] for r in hard) / len(hard) - 0.3) < 0.04
+
+
 def test_math_verifier_reads_the_marker_form_and_never_the_no_answer_form():
     from rewards.math import score
 
     marked = corpus(300, seed=0, mix=CorpusMix(cot=0.5, wrong=0.2))
     assert [score(r["response"], str(r["answer"])) for r in marked] == [float(r["correct"]) for r in marked]
-    bare = corpus(300, seed=0, mix=CorpusMix(cot=0.5, wrong=0.2, answer_form="none"))
+    bare = corpus(300, seed=0, mix=CorpusMix(cot=0.5, wrong=0.2, direct_carry=1.0, answer_form="none"))
     assert all("####" not in r["response"] for r in bare)
     assert sum(r["correct"] for r in bare) > 200  # the numbers are mostly right, in a form never read
     assert all(score(r["response"], str(r["answer"])) == 0.0 for r in bare)
@@ -57,3 +66,16 @@ def test_bad_settings_are_refused_with_the_allowed_values():
         CorpusMix(answer_form="boxed")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         CorpusMix(cot=1.5)
+
+
+def test_embedded_dataset_gives_math_problems_with_the_sum_as_gold():
+    from types import SimpleNamespace as Spec  # the fields of a data.train/eval entry that it reads
+
+    from cluster.embedded.dataset import embedded_problems
+
+    test = embedded_problems(Spec(name="embedded", split="test", limit=50))
+    train = embedded_problems(Spec(name="embedded", split="train", limit=2000))
+    assert len(test) == 50 and {p.kind for p in test} == {"math"}
+    assert all(p.prompt.startswith("Q: ") and p.prompt.endswith("\nA: ") for p in test)
+    assert all(int(p.gold) == sum(map(int, p.meta["question"].split("+"))) for p in test)
+    assert not {p.prompt for p in test} & {p.prompt for p in train}

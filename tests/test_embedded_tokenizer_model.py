@@ -4,7 +4,7 @@ import pytest
 
 from cluster.embedded.tokenizer import ANSWER_MARKER, VOCAB, build_tokenizer, check_text
 
-TEXT = "Q: 4831+2976\nA: 1+6+0=7 3+7+0=10 8+9+1=18 4+2+1=7 #### 7807"
+TEXT = "Q: 4831+2976\nA: 1+6+0=7:7 3+7+0=10:07 8+9+1=18:807 4+2+1=7:7807 #### 7807"
 
 
 def test_tokenizer_round_trips_task_text_one_token_per_character():

@@ -11,8 +11,11 @@ Formats (prompt, then response; `####` is the final-answer marker the math verif
     A: #### 7807                                           direct
     A: 1+6+0=7:7 3+7+0=10:07 8+9+1=18:807 4+2+1=7:7807 #### 7807    chain of thought, last column first
 
-The corpus mixes direct answers, chains of thought and a share of wrong answers (a dropped carry, or a slip
-in one column that the chain then carries through). The `no_answer_form` prior writes `= 7807` instead of
+The corpus mixes direct answers, chains of thought and a share of wrong answers (a slip in one column that
+the chain then carries through, or a wrong guess). Direct answers are what answering at a glance gives: right
+when no column carries, but for sums with a carry usually the carry-less sum (right only `direct_carry` of the
+time). So however long the prior trains, answering directly stays mostly wrong on hard instances, while the
+chain of thought becomes reliable: RL has something to find, and it is the longer response. The `no_answer_form` prior writes `= 7807` instead of
 `#### 7807`: its numbers can be right, but the verifier never finds an answer, so reward stays zero.
 
 Held-out problems are disjoint from training ones by construction: a problem's split is a hash of its text.
@@ -58,11 +61,12 @@ class CorpusMix:
     """How the pre-training corpus answers its problems."""
 
     cot: float = 0.3  # share of chains of thought (the rest answer directly)
-    wrong: float = 0.1  # share of responses whose final answer is wrong
+    wrong: float = 0.1  # share of responses with a slip (chain of thought) or a wrong guess (direct)
+    direct_carry: float = 0.15  # chance that a direct answer to a sum with a carry is right (else: carry dropped)
     answer_form: str = "marker"  # 'marker': `#### 7807`; 'none': `= 7807`, which the verifier cannot read
 
     def __post_init__(self):
-        for name in ("cot", "wrong"):
+        for name in ("cot", "wrong", "direct_carry"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"corpus mix {name}={getattr(self, name)}: expected a share in [0, 1]")
         if self.answer_form not in ANSWER_FORMS:
@@ -108,8 +112,8 @@ def columns(a: int, b: int, digits: int, slip: int | None = None, slip_by: int =
     for i in range(digits):
         da, db = a // 10 ** i % 10, b // 10 ** i % 10
         s = da + db + carry
-        if i == slip:
-            s = max(0, min(19, s + slip_by))
+        if i == slip:  # off by one, staying a possible column sum (0..19)
+            s = s + slip_by if 0 <= s + slip_by <= 19 else s - slip_by
         out.append((da, db, carry, s))
         carry = s // 10
     return out
@@ -152,13 +156,14 @@ def solution(p: Problem, rng: random.Random, mix: CorpusMix) -> tuple[str, bool,
         slip = rng.randrange(digits) if wrong else None
         cols = columns(p.a, p.b, digits, slip, slip_by=rng.choice((-1, 1)))
         text = cot_solution(cols, mix.answer_form)
-        correct = value_of(cols) == p.answer  # a slip can cancel (e.g. clamped at 0): count honestly
+        correct = value_of(cols) == p.answer
     else:
-        value = p.answer
-        if wrong:
+        # Answering at a glance works when no column carries; with carries it is often the carry-less sum.
+        value, no_carry = p.answer, dropped_carry(p) == p.answer
+        if not no_carry and rng.random() >= mix.direct_carry:
             value = dropped_carry(p)
-            if value == p.answer:  # no carry in this problem: guess a neighbouring number instead
-                value = p.answer + rng.choice((-10, -1, 1, 10))
+        elif wrong:
+            value = dropped_carry(p) if not no_carry else p.answer + rng.choice((-10, -1, 1, 10))
         text, correct = direct_solution(value, mix.answer_form), value == p.answer
     return text, is_cot, correct
 
