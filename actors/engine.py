@@ -14,7 +14,8 @@ import ray
 
 from actors.config import RolloutConfig, SamplingConfig
 from actors.types import Sample, StaleWeightsError
-from actors.weight_sync import CollectiveReceiver, Meta, iter_object_store_buckets, reload_weights
+from actors.weight_sync import (CollectiveReceiver, Meta, iter_cuda_ipc_buckets, iter_object_store_buckets,
+                                 reload_weights)
 
 
 def _set_vllm_env(cfg: RolloutConfig) -> None:
@@ -113,6 +114,17 @@ class RolloutEngine:
         self._abandon_push()
         self._version = -1
         reload_weights(self.llm, iter_object_store_buckets(refs))
+        self._version = int(version)
+        return self._version
+
+    def load_weights_cuda_ipc(self, payloads: list, version: int) -> int:
+        """CUDA IPC transport (engine colocated with the learner rank that exported `payloads`)."""
+        import torch
+
+        self._abandon_push()
+        self._version = -1
+        reload_weights(self.llm, iter_cuda_ipc_buckets(payloads, torch.cuda.current_device()))
+        torch.cuda.synchronize()  # done reading the learner's buffers before it may free them
         self._version = int(version)
         return self._version
 

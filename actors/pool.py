@@ -145,20 +145,44 @@ class RolloutPool:
         self.stats["recovered_engines"] += 1
 
     # --- weights in -------------------------------------------------------------------------------------
-    def load_weights(self, refs: list, version: int) -> None:
-        """Object-store push to every engine. The pool keeps `refs` to restore engines that restart later."""
+    def load_weights(self, refs: list, version: int, timeout_s: float | None = None) -> None:
+        """Object-store push to every engine. The pool keeps `refs` to restore engines that restart later.
+        Engines that have not loaded within `timeout_s` (default: the pool's ready timeout) raise TimeoutError
+        naming them; they are skipped by generate() until a later push reaches them."""
         self._weights, self._version = (list(refs), int(version)), int(version)
         calls = [(i, e.load_weights_from_refs.remote(refs, version)) for i, e in enumerate(self.engines)]
+        self._await_loads(calls, version, timeout_s, recover=True)
+
+    def load_weights_cuda_ipc(self, payloads: list[list], version: int, timeout_s: float | None = None) -> None:
+        """CUDA IPC push: engine i maps payloads[i], exported by the learner rank on its GPU. A restarted engine
+        is skipped until the next push (the handles die with the push), as after a collective push."""
+        if len(payloads) != len(self.engines):
+            raise ValueError(f"{len(payloads)} cuda_ipc payload lists for {len(self.engines)} engines; one per engine")
+        self._version = int(version)
+        calls = [(i, e.load_weights_cuda_ipc.remote(p, version))
+                 for i, (e, p) in enumerate(zip(self.engines, payloads))]
+        self._await_loads(calls, version, timeout_s, recover=False)
+
+    def _await_loads(self, calls: list, version: int, timeout_s: float | None, recover: bool) -> None:
+        limit = self.ready_timeout_s if timeout_s is None else timeout_s
+        deadline, late = time.monotonic() + limit, []
         for i, ref in calls:
             try:
-                ray.get(ref, timeout=self.ready_timeout_s)
+                ray.get(ref, timeout=max(0.0, deadline - time.monotonic()))
                 self._stale.discard(i)
+            except GetTimeoutError:
+                late.append(i)
+                self._stale.add(i)
             except RayActorError:
-                try:
-                    self._recover(i)  # restarted mid-push: _recover loads the new refs
-                    self._stale.discard(i)
-                except RayActorError:
-                    self._stale.add(i)  # permanently dead; generate() uses the others
+                self._stale.add(i)  # permanently dead, or restarted without a copy; generate() uses the others
+                if recover:
+                    try:
+                        self._recover(i)  # restarted mid-push: _recover loads the new refs
+                        self._stale.discard(i)
+                    except RayActorError:
+                        pass
+        if late:
+            raise TimeoutError(f"engines {late} did not finish loading weights version {version} within {limit:g}s")
         self._live_engines()  # raises if none is left
 
     def join_weight_group(self, master_addr: str, port: int, timeout_s: float = 120.0) -> list:

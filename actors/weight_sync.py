@@ -4,7 +4,9 @@ Wire format of the collective transport, per bucket (the learner's sender must m
   meta  = [(hf_name, dtype, shape), ...]   dtype as a string ("float32", "bfloat16"; "torch." prefix allowed)
   flat  = one torch.uint8 tensor: the raw bytes of each tensor (contiguous, C order) concatenated in meta
           order, no padding; broadcast from group rank 0 (learner rank 0) to ranks 1..N (the engines).
-The object-store transport sends each bucket as a `dict[hf_name, tensor]` instead.
+The object-store transport sends each bucket as a `dict[hf_name, tensor]` instead. The CUDA IPC transport
+(colocated GPU engines) sends, per bucket, `(meta, (rebuild_fn, args))` from torch's `reduce_tensor` of the
+same flat buffer living on the learner's GPU; the engine maps that memory and splits it like a broadcast one.
 
 Loading: vLLM's `reload_weights(weights_iterator=..., is_checkpoint_format=True)` maps HF names and repacks.
 A whole push must go through ONE reload_weights call: vLLM rebuilds fused layers (qkv, gate_up) from meta
@@ -58,8 +60,9 @@ def unflatten_bucket(meta: Meta, flat: torch.Tensor) -> list[tuple[str, torch.Te
     for name, dt, shape in meta:
         dtype = parse_dtype(dt)
         nbytes = _numel(shape) * dtype.itemsize
-        # clone: a fresh, aligned storage per tensor (a view at an odd offset cannot be reinterpreted as fp32)
-        chunk = flat[offset:offset + nbytes].clone()
+        chunk = flat[offset:offset + nbytes]
+        if offset % dtype.itemsize:  # a view at an odd offset cannot be reinterpreted as fp32: copy it
+            chunk = chunk.clone()
         pairs.append((name, chunk.view(dtype).reshape(list(shape))))
         offset += nbytes
     return pairs
@@ -80,6 +83,24 @@ def iter_object_store_buckets(refs: list) -> Iterator[tuple[str, torch.Tensor]]:
         if not isinstance(bucket, dict):
             raise TypeError(f"object-store bucket {i} is a {type(bucket).__name__}; expected dict[name, tensor]")
         yield from bucket.items()
+
+
+def rebuild_cuda_ipc(handle: tuple, device: int) -> torch.Tensor:
+    """Map a tensor shared by `reduce_tensor` in another process. Each Ray actor numbers its visible GPUs
+    from 0, so the sender's device index is replaced by this process's own index of the same GPU."""
+    rebuild, args = handle
+    args = list(args)
+    args[6] = device  # rebuild_cuda_tensor(..., storage_device, ...)
+    return rebuild(*args)
+
+
+def iter_cuda_ipc_buckets(payloads: list, device: int) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs, views of the learner's exported GPU buffers (valid until the learner releases)."""
+    for i, payload in enumerate(payloads):
+        if not (isinstance(payload, (tuple, list)) and len(payload) == 2):
+            raise TypeError(f"cuda_ipc bucket {i} is a {type(payload).__name__}; expected (meta, ipc_handle)")
+        meta, handle = payload
+        yield from unflatten_bucket(meta, rebuild_cuda_ipc(handle, device))
 
 
 class CollectiveReceiver:

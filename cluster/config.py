@@ -30,7 +30,7 @@ class EmbeddedModelConfig(_Section):
     size: str = Field("small", description="model size preset of cluster.embedded.model")
     prior: Literal["natural", "no_answer_form"] = Field(
         "natural", description="'no_answer_form' pre-trains a prior that never writes the final-answer marker")
-    pretrain_steps: int = Field(1500, gt=0, description="SFT steps of the prior")
+    pretrain_steps: int = Field(1000, gt=0, description="SFT steps of the prior")
     pretrain_lr: float = Field(3e-3, gt=0, description="SFT learning rate of the prior")
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
     corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
@@ -61,7 +61,8 @@ class DataConfig(_Section):
 class WeightSyncConfig(_Section):
     """How new weights travel from learner rank 0 to the engines."""
 
-    transport: Literal["object_store", "collective"] = Field("object_store", description="weight-sync transport")
+    transport: Literal["object_store", "collective", "cuda_ipc"] = Field(
+        "object_store", description="weight-sync transport; 'cuda_ipc' needs GPU engines colocated with the learner")
     bucket_mb: float = Field(64.0, gt=0, description="max megabytes per bucket")
     timeout_s: float = Field(120.0, gt=0, description="a push not acknowledged by an engine in this time fails")
 
@@ -152,6 +153,20 @@ class RunConfig(_Section):
                 f"learner.temperature={want_t} so learner and rollout log-probs describe the same distribution")
         if self.train.schedule == "async" and self.train.max_staleness < 1:
             raise ValueError("train.schedule='async' needs train.max_staleness >= 1 (rollouts are one version behind)")
+        if self.train.weight_sync.transport == "cuda_ipc":
+            r, bad = self.rollout, []
+            if r.device != "cuda":
+                bad.append(f"rollout.device='cuda' (got {r.device!r})")
+            if not self.ray.colocate:
+                bad.append("ray.colocate=true (got false)")
+            if r.tensor_parallel_size != 1:
+                bad.append(f"rollout.tensor_parallel_size=1 (got {r.tensor_parallel_size})")
+            if r.num_engines > self.learner.num_ranks:
+                bad.append(f"rollout.num_engines <= learner.num_ranks (got {r.num_engines} > {self.learner.num_ranks})")
+            if bad:
+                raise ValueError("train.weight_sync.transport='cuda_ipc' maps each engine onto the GPU memory of the "
+                                 f"learner rank on its GPU and needs {', '.join(bad)}; set those, or use transport "
+                                 "'collective' or 'object_store'")
         if self.ray.num_gpus is not None and self.rollout.device == "cuda":
             need = self.rollout.num_engines * self.rollout.tensor_parallel_size
             need += 0 if self.ray.colocate else self.learner.num_ranks

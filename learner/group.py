@@ -209,15 +209,28 @@ class LearnerGroup:
         """Object refs (one dict[name, tensor] per bucket) for the engines to ray.get one at a time."""
         return ray.get([w.push_weights_object_store.remote(bucket_mb) for w in self.workers])[0]
 
-    def start_weight_broadcast_group(self, host: str, port: int, world_size: int):
+    def start_weight_broadcast_group(self, host: str, port: int, world_size: int, timeout_s: float = 600.0):
         """Rank 0 hosts the TCPStore and joins as rank 0; returns an ObjectRef. Start the engines' joins
-        (ranks 1..world_size-1), then ray.get it."""
-        return self.workers[0].init_weight_broadcast.remote(host, port, world_size)
+        (ranks 1..world_size-1), then ray.get it. `timeout_s` bounds the join and each later broadcast."""
+        return self.workers[0].init_weight_broadcast.remote(host, port, world_size, timeout_s)
 
     def start_broadcast_weights(self, bucket_mb: float) -> list:
         """All ranks walk the buckets, rank 0 broadcasts each; returns ObjectRefs to ray.get after issuing the
         engines' per-bucket receive RPCs (metadata from `weight_sync_meta`)."""
         return [w.broadcast_weights.remote(bucket_mb) for w in self.workers]
+
+    def push_weights_cuda_ipc(self, bucket_mb: float, num_engines: int) -> list[list]:
+        """CUDA IPC payloads per engine: engine i gets those of learner rank i (colocated on its GPU). The
+        ranks keep the buffers alive until `release_cuda_ipc`."""
+        if num_engines > len(self.workers):
+            raise ValueError(f"cuda_ipc weight sync: {num_engines} engines but {len(self.workers)} learner ranks; "
+                             "engine i loads from learner rank i on its GPU, so rollout.num_engines must be "
+                             "<= learner.num_ranks")
+        refs = [w.push_weights_cuda_ipc.remote(bucket_mb, r < num_engines) for r, w in enumerate(self.workers)]
+        return ray.get(refs)[:num_engines]
+
+    def release_cuda_ipc(self) -> None:
+        ray.get([w.release_cuda_ipc.remote() for w in self.workers])
 
     def close(self) -> None:
         for w in self.workers:

@@ -17,7 +17,8 @@ from learner.batching import collate, dummy_sample
 from learner.config import AlgoConfig, LearnerConfig
 from learner.forward import gather_logp, rl_token_loss, target_logits
 from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, value_loss_clipped
-from learner.weight_sync import WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets, put_buckets
+from learner.weight_sync import (CudaIpcExporter, WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets,
+                                 put_buckets)
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                    "vocab.json", "merges.txt", "generation_config.json", "chat_template.jinja")
@@ -107,6 +108,7 @@ class LearnerWorker:
             self.critic = self._engine(ValueModel(backbone, backbone.config.hidden_size), cfg.zero_stage,
                                        algo.critic.lr)
         self.broadcaster: WeightBroadcaster | None = None
+        self.ipc = CudaIpcExporter()
 
     def ready(self) -> int:
         """Returns the rank once construction (a collective) has finished."""
@@ -276,35 +278,53 @@ class LearnerWorker:
 
     def state_dict_cpu(self) -> dict[str, torch.Tensor]:
         """Full policy parameters on CPU (gathered under ZeRO-3; all ranks must call)."""
-        return {n: t.cpu().clone() for b in iter_buckets(self.policy.module, 256, self.zero3) for n, t in b}
+        # aliases: tied parameters under each name, as torch's state_dict and the weight-sync pushes list them
+        return {n: t.cpu().clone() for b in iter_buckets(self.policy.module, 256, self.zero3, aliases=True)
+                for n, t in b}
 
     # ----- weight sync (sending half) -----
     def weight_sync_meta(self, bucket_mb: float) -> list[list[tuple[str, str, tuple[int, ...]]]]:
         """`[(hf_name, dtype, shape)]` per bucket, for the controller's per-bucket control RPCs."""
-        return bucket_meta(plan_buckets(self.policy.module, bucket_mb))
+        return bucket_meta(plan_buckets(self.policy.module, bucket_mb, aliases=True))
 
     def push_weights_object_store(self, bucket_mb: float) -> list:
         """All ranks (ZeRO-3 gathers); rank 0 returns one ObjectRef per bucket, others []."""
-        buckets = iter_buckets(self.policy.module, bucket_mb, self.zero3)
+        buckets = iter_buckets(self.policy.module, bucket_mb, self.zero3, aliases=True)
         if self.rank == 0:
             return put_buckets(buckets)
         for _ in buckets:  # take part in the gathers
             pass
         return []
 
-    def init_weight_broadcast(self, host: str, port: int, world_size: int) -> None:
-        """Rank 0 only: host the TCPStore and join the learner+engines group as rank 0 (blocks for engines)."""
-        self.broadcaster = WeightBroadcaster(host, port, world_size)
+    def init_weight_broadcast(self, host: str, port: int, world_size: int, timeout_s: float = 600.0) -> None:
+        """Rank 0 only: host the TCPStore and join the learner+engines group as rank 0 (blocks for engines).
+        `timeout_s` bounds the join and every later broadcast, so a hung engine cannot wedge this rank."""
+        self.broadcaster = None  # a previous group (maybe poisoned by a failed push) is dropped first
+        self.broadcaster = WeightBroadcaster(host, port, world_size, timeout_s)
 
     def broadcast_weights(self, bucket_mb: float) -> int:
         """All ranks; rank 0 broadcasts one flat buffer per bucket. Returns bytes sent (0 on other ranks)."""
         sent = 0
-        for bucket in iter_buckets(self.policy.module, bucket_mb, self.zero3):
+        for bucket in iter_buckets(self.policy.module, bucket_mb, self.zero3, aliases=True):
             if self.rank == 0:
                 if self.broadcaster is None:
                     raise RuntimeError("broadcast_weights before init_weight_broadcast on learner rank 0")
                 sent += self.broadcaster.broadcast(bucket)
         return sent
+
+    def push_weights_cuda_ipc(self, bucket_mb: float, export: bool) -> list:
+        """All ranks walk the buckets (ZeRO-3 gathers); a rank with `export` returns CUDA IPC payloads of its
+        own copy for the engine on its GPU and keeps the buffers until `release_cuda_ipc`."""
+        self.ipc.release()
+        buckets = iter_buckets(self.policy.module, bucket_mb, self.zero3, aliases=True)
+        if export:
+            return self.ipc.export(buckets)
+        for _ in buckets:  # take part in the gathers
+            pass
+        return []
+
+    def release_cuda_ipc(self) -> int:
+        return self.ipc.release()
 
     def close(self) -> None:
         for e in (self.policy, self.ref, self.critic):
