@@ -74,6 +74,8 @@ class RolloutConfig(BaseModel):
         "raw_logprobs", description="'raw_logprobs': log-softmax of unscaled logits; "
                                     "'processed_logprobs': after temperature/top-p/top-k")
     enable_prefix_caching: bool = Field(True, description="reuse KV blocks of shared prompt prefixes")
+    enable_sleep_mode: bool = Field(False, description="cuda only: engines can free their GPU memory while a "
+                                                       "colocated learner trains (vLLM sleep/wake)")
     generate_timeout_s: float = Field(600.0, gt=0, description="one engine's share of a generate call fails "
                                                                "after this long")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt rendering and length policy")
@@ -83,4 +85,7 @@ class RolloutConfig(BaseModel):
         if self.device == "cpu" and self.tensor_parallel_size != 1:
             raise ValueError(f"rollout.tensor_parallel_size={self.tensor_parallel_size} needs rollout.device='cuda'; "
                              "CPU engines use 1 (add engines with rollout.num_engines instead)")
+        if self.device == "cpu" and self.enable_sleep_mode:
+            raise ValueError("rollout.enable_sleep_mode=true needs rollout.device='cuda' (vLLM sleep mode frees GPU "
+                             "memory; CPU engines have none to free)")
         return self

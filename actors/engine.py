@@ -53,10 +53,12 @@ class RolloutEngine:
 
         self.cfg, self.model_path, self.engine_index = cfg, model_path, engine_index
         extra = {}
+        if cfg.enable_sleep_mode:
+            extra["enable_sleep_mode"] = True
         if cfg.device == "cpu":
             # A chunked prefill rewinds the per-request RNG offset, which CPU generators refuse ("CPU Generator
             # does not use offset") as soon as a seeded batch's prompts get split across steps.
-            extra = {"enable_chunked_prefill": False, "max_num_batched_tokens": max(4096, cfg.max_model_len)}
+            extra.update(enable_chunked_prefill=False, max_num_batched_tokens=max(4096, cfg.max_model_len))
         self.llm = LLM(
             model_path, dtype=cfg.dtype, max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager,
             seed=cfg.seed + engine_index, tensor_parallel_size=cfg.tensor_parallel_size,
@@ -149,6 +151,15 @@ class RolloutEngine:
     def _abandon_push(self) -> None:
         if self.receiver.abort():
             self._version = -1
+
+    # --- colocated GPUs: give the memory to the learner between rollouts ---------------------------------
+    def sleep(self) -> None:
+        """Level 1: offload weights to CPU and drop the KV cache; wake_up() restores both."""
+        self.llm.sleep(level=1)
+
+    def wake_up(self) -> None:
+        self.llm.wake_up()
+        self.llm.reset_prefix_cache()
 
     # --- state ------------------------------------------------------------------------------------------
     def version(self) -> int:

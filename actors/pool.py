@@ -208,6 +208,14 @@ class RolloutPool:
         """True when some engine is not in the current weight-sync group (restarted, or never joined)."""
         return len(self._group_members) < len(self.engines)
 
+    # --- colocated GPUs ---------------------------------------------------------------------------------
+    def sleep(self) -> None:
+        """Free the engines' GPU memory while a colocated learner trains (needs rollout.enable_sleep_mode)."""
+        ray.get([e.sleep.remote() for e in self.engines], timeout=self.ready_timeout_s)
+
+    def wake_up(self) -> None:
+        ray.get([e.wake_up.remote() for e in self.engines], timeout=self.ready_timeout_s)
+
     # --- state ------------------------------------------------------------------------------------------
     def versions(self) -> list[int]:
         return ray.get([e.version.remote() for e in self.engines])

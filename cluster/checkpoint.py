@@ -3,7 +3,8 @@
 A checkpoint is written into `checkpoints/step-000010.tmp-<pid>/`, completed with a `COMPLETE` file holding its
 metadata, then renamed to `checkpoints/step-000010/` (rename is atomic on one filesystem). Readers only ever
 pick directories that have `COMPLETE`, so a kill -9 while writing leaves a `.tmp-*` directory that is ignored
-(and swept on the next save), never a half-written checkpoint that looks whole.
+(and swept on the next save), never a half-written checkpoint that looks whole. Replaced and retired
+checkpoints are renamed to `.tmp-` names before they are deleted, for the same reason.
 """
 from __future__ import annotations
 
@@ -29,13 +30,17 @@ def save_atomic(run_dir: str | Path, step: int, write: Callable[[Path], None], m
     tmp = root / f"step-{step:06d}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    write(tmp)
-    with open(tmp / MARKER, "w") as f:
-        json.dump({"step": step, **meta}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    if final.exists():  # a re-run of the same step after resume: replace it whole
-        shutil.rmtree(final)
+    try:
+        write(tmp)
+        with open(tmp / MARKER, "w") as f:
+            json.dump({"step": step, **meta}, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # e.g. a full disk: free what was written; earlier checkpoints are untouched
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():  # the same step saved again (end of run, or re-run after resume): move the old one
+        _discard(final)  # out of readers' sight first, so a kill mid-delete never leaves a gutted `step-N`
     os.rename(tmp, final)
     _fsync_dir(root)
     _retain(root, keep)
@@ -62,7 +67,16 @@ def read_meta(ckpt: str | Path) -> dict:
 
 def _retain(root: Path, keep: int) -> None:
     for old in list_complete(root.parent)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
+
+
+def _discard(ckpt: Path) -> None:
+    # Rename, then delete: a kill during rmtree leaves a `.tmp-` directory (ignored, swept later) instead of a
+    # half-deleted checkpoint that still holds its COMPLETE marker.
+    trash = ckpt.with_name(f"{ckpt.name}.tmp-discard-{os.getpid()}")
+    shutil.rmtree(trash, ignore_errors=True)
+    os.rename(ckpt, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _sweep_partial(root: Path) -> None:

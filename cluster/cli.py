@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 OVERRIDES_HELP = "dotted overrides KEY.PATH=VALUE, e.g. rollout.n=8 algo.advantage=rloo (values parsed as YAML)"
 
@@ -75,11 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from cluster.datasets import DatasetError
     from cluster.overrides import ConfigError
 
     try:
         return _dispatch(args) or 0
-    except ConfigError as e:
+    except (ConfigError, DatasetError) as e:  # bad input, found before any actor starts
         print(f"rlvr: {e}", file=sys.stderr)
         return 2
 
@@ -92,10 +94,15 @@ def _dispatch(args) -> int | None:
         return 0
     if args.command == "train":
         from cluster.config import load_config
-        from cluster.train import run_training
+        from cluster.train import TrainingAborted, run_training
 
         cfg = load_config(args.config, args.overrides)
-        return run_training(cfg, config_path=args.config, address=args.address, resume=args.resume)
+        try:
+            return run_training(cfg, config_path=args.config, address=args.address, resume=args.resume)
+        except TrainingAborted as e:
+            traceback.print_exception(e.__cause__)  # the fault itself, for debugging
+            print(f"rlvr: {e}", file=sys.stderr)
+            return 1
     if args.command == "eval":
         from cluster.eval_config import load_eval_config
         from cluster.evaluate import run_eval

@@ -90,7 +90,7 @@ def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
+                    rec = json.loads(line.rstrip("\r\n"))  # so the column reported is on this line
                 except json.JSONDecodeError as e:
                     yield line_no, BadRecord(f"malformed JSON ({e.msg} at column {e.colno})")
                     continue

@@ -11,6 +11,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 from cluster.overrides import ConfigError
 
@@ -71,11 +72,7 @@ class MetricsLog:
 
     def truncate_after(self, step: int) -> None:
         """On resume, drop rows of steps that the restored checkpoint has not seen (they will be redone)."""
-        if not self.path.exists():
-            return
-        rows = [line for line in self.path.read_text().splitlines() if line.strip()]
-        kept = [r for r in rows if json.loads(r).get("step", 0) <= step]
-        self.path.write_text("".join(r + "\n" for r in kept))
+        truncate_jsonl(self.path, lambda row: row.get("step", 0) <= step)
 
     def close(self) -> None:
         if self._tb is not None:
@@ -90,6 +87,14 @@ def _plain(v):
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
+
+
+def truncate_jsonl(path: Path, keep: Callable[[dict], bool]) -> None:
+    """Rewrite a JSONL file with only the rows `keep` accepts (a missing file stays missing)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(r + "\n" for r in rows if keep(json.loads(r))))
 
 
 def append_jsonl(path: Path, rows: list[dict]) -> None:

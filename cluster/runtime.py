@@ -48,6 +48,9 @@ def resolve_model(cfg, seed: int) -> str:
     path = Path(cfg.model.path)
     if (path / "hf" / "config.json").is_file():  # an rlvr checkpoint directory: its HF export
         return str(path / "hf")
+    if not path.exists() and (path.is_absolute() or cfg.model.path.startswith(".")):  # a path, not a hub id
+        raise ConfigError(f"model.path={cfg.model.path!r} does not exist; give an HF model directory, an rlvr "
+                          "checkpoint directory (with hf/), or a hub id")
     if path.exists() and not (path / "config.json").is_file():
         raise ConfigError(f"model.path={cfg.model.path!r} is a path without config.json: give an HF model "
                           "directory, an rlvr checkpoint directory (with hf/), or a hub id")

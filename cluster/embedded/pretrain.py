@@ -90,6 +90,9 @@ def train_prior(cfg: PretrainConfig, out_dir: str, progress: bool = True) -> dic
     from cluster.embedded.model import build_model, count_params, save_model
     from cluster.embedded.tokenizer import build_tokenizer
 
+    # One thread: a model this small gains little from two, and spin-waiting threads lose badly to any other
+    # process on a 2-core machine (measured 8x slower per step under contention).
+    torch.set_num_threads(1)
     tokenizer = build_tokenizer()
     model = build_model(out_dir, seed=cfg.seed, size=cfg.size)
     rows = corpus(cfg.corpus_size, cfg.seed, cfg.mix, cfg.digits)
