@@ -13,6 +13,7 @@ pool holds no copy of the weights: a restarted engine is skipped (its requests r
 until the next push, for which the controller re-forms the group (`weight_group_incomplete()`).
 """
 
+import os
 import time
 
 import ray
@@ -24,7 +25,9 @@ from actors.types import RolloutError, Sample, StaleWeightsError
 from actors.weight_sync import Meta
 
 # Read at torch/vLLM import, before the engine's constructor runs.
-_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1"}
+# vLLM logs every weight reload at INFO; keep the run's console to the progress bar (override in the env).
+_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1",
+               "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR")}
 
 
 def split_evenly(num_items: int, num_parts: int) -> list[range]:
