@@ -48,7 +48,11 @@ def main() -> None:
     p.add_argument("--micro-batch-tokens", type=int, default=2048)
     p.add_argument("--grad-checkpointing", action="store_true")
     p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     args = p.parse_args()
+    if args.smoke:
+        args.hidden, args.layers, args.prompts, args.group, args.prompt_len, args.resp_len, args.steps = \
+            64, 1, 2, 2, 8, 16, 1
 
     import ray
 

@@ -110,7 +110,10 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--intermediate", type=int, default=768)
     ap.add_argument("--skip-per-prompt", action="store_true", help="skip the slow per-prompt HF baseline")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.prompts, args.n, args.max_tokens, args.hidden, args.layers, args.intermediate = 2, 2, 8, 64, 1, 128
 
     import ray
 

@@ -187,7 +187,10 @@ def main() -> None:
     p.add_argument("--buckets", default="16,64,256", help="comma list of bucket sizes in MiB")
     p.add_argument("--repeats", type=int, default=3, help="pushes per setting; the median is reported")
     p.add_argument("--ray-temp-dir", help="keep Ray's logs here (default: a temporary directory)")
+    p.add_argument("--smoke", action="store_true", help="tiny model, one bucket size, one repeat (CI check)")
     args = p.parse_args()
+    if args.smoke:
+        args.models, args.buckets, args.repeats = "tiny", "16", 1
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import ray
 

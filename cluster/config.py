@@ -34,6 +34,7 @@ class EmbeddedModelConfig(_Section):
     pretrain_lr: float = Field(3e-3, gt=0, description="SFT learning rate of the prior")
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
     corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
+    seed: int = Field(0, description="seed of the prior's initialisation and corpus (apart from train.seed)")
     cache_dir: str = Field(".cache/rlvr/priors", description="where pre-trained priors are cached by settings hash")
 
 

@@ -63,9 +63,9 @@ def load_datasets(cfg: EvalRunConfig) -> dict[str, list]:
 
 def resolve_path(path: str) -> str:
     """An HF directory, the hf/ export of an rlvr checkpoint directory, or a hub id (cluster.runtime rules)."""
-    from cluster.runtime import resolve_model
+    from cluster.runtime import resolve_model_path
 
-    return resolve_model(SimpleNamespace(model=SimpleNamespace(embedded=None, path=path)), seed=0)
+    return resolve_model_path(path)
 
 
 # ---- generation ------------------------------------------------------------------------------------------

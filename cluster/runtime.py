@@ -39,19 +39,24 @@ def init_ray(cfg, address: str | None):
     return ray
 
 
-def resolve_model(cfg, seed: int) -> str:
+def resolve_model(cfg) -> str:
     """The HF directory (or hub id) the run starts from."""
     if cfg.model.embedded is not None:
         from cluster.embedded.prior import prepare_prior
 
-        return str(prepare_prior(cfg.model.embedded, seed=seed))
-    path = Path(cfg.model.path)
+        return str(prepare_prior(cfg.model.embedded, seed=cfg.model.embedded.seed))
+    return resolve_model_path(cfg.model.path)
+
+
+def resolve_model_path(given: str) -> str:
+    """An HF directory, the hf/ export of an rlvr checkpoint directory, or a hub id."""
+    path = Path(given)
     if (path / "hf" / "config.json").is_file():  # an rlvr checkpoint directory: its HF export
         return str(path / "hf")
-    if not path.exists() and (path.is_absolute() or cfg.model.path.startswith(".")):  # a path, not a hub id
-        raise ConfigError(f"model.path={cfg.model.path!r} does not exist; give an HF model directory, an rlvr "
+    if not path.exists() and (path.is_absolute() or given.startswith(".")):  # a path, not a hub id
+        raise ConfigError(f"model.path={given!r} does not exist; give an HF model directory, an rlvr "
                           "checkpoint directory (with hf/), or a hub id")
     if path.exists() and not (path / "config.json").is_file():
-        raise ConfigError(f"model.path={cfg.model.path!r} is a path without config.json: give an HF model "
+        raise ConfigError(f"model.path={given!r} is a path without config.json: give an HF model "
                           "directory, an rlvr checkpoint directory (with hf/), or a hub id")
-    return cfg.model.path
+    return given

@@ -290,7 +290,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     print(f"run directory: {run_dir}", flush=True)
     t_prep = time.time()
-    model_path = resolve_model(cfg, seed=cfg.train.seed)
+    model_path = resolve_model(cfg)
     prepare_s = time.time() - t_prep
     init_ray(cfg, address)
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)

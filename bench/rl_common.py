@@ -1,0 +1,81 @@
+"""Shared plumbing of bench_step.py and bench_trl.py: the embedded recipe with benchmark sizes, a private Ray
+runtime, and one run of the real `cluster.train.Trainer` whose per-step metrics rows are returned.
+
+Not a benchmark itself; import it from the bench scripts (they put bench/ on sys.path by being run from it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPE = REPO / "configs" / "local.yaml"
+
+
+def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: int, steps: int, lr: float,
+                    kl_coef: float, schedule: str, out_dir: str, seed: int = 0, ray_cpus: float = 2.0):
+    """configs/local.yaml with benchmark sizes: no evaluation, no intermediate checkpoints, no TensorBoard."""
+    from cluster.config import validate_config
+    from cluster.overrides import load_yaml
+
+    raw = load_yaml(RECIPE)
+    raw["data"]["eval"] = []
+    raw["rollout"]["max_model_len"] = max_tokens + 32  # embedded prompts are ~15 tokens
+    raw["sampling"].update({"n": n, "max_tokens": max_tokens, "temperature": 1.0})
+    raw["learner"].update({"micro_batch_tokens": micro_batch_tokens, "lr": lr})
+    raw["algo"]["kl_coef"] = kl_coef
+    raw["train"].update({"steps": steps, "prompts_per_step": prompts, "schedule": schedule, "seed": seed,
+                         "checkpoint_every": 0, "keep_checkpoints": 1})
+    raw["output"] = {"dir": out_dir, "tensorboard": False}
+    raw["ray"]["num_cpus"] = ray_cpus
+    return validate_config(raw)
+
+
+def prior_path(cfg) -> str:
+    """The cached pre-trained prior of the recipe (trained once, minutes, on first use)."""
+    from cluster.embedded.prior import prepare_prior
+
+    embedded = cfg.model.embedded
+    cache = REPO / embedded.cache_dir  # the recipe's relative cache, wherever the bench is run from
+    seed = getattr(embedded, "seed", cfg.train.seed)  # the prior's own seed where the config has one
+    return str(prepare_prior(embedded.model_copy(update={"cache_dir": str(cache)}), seed=seed, progress=False))
+
+
+def start_ray(num_cpus: float, omp_threads: int = 1):
+    """A private local Ray runtime with the workers' environment of cluster.runtime (OMP threads adjustable)."""
+    import ray
+
+    from cluster.runtime import worker_env
+
+    env = {**worker_env("cpu"), "OMP_NUM_THREADS": str(omp_threads)}
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="rlvr-bench-ray-"),
+             runtime_env={"env_vars": env}, log_to_driver=False)
+    return ray
+
+
+def run_trainer(cfg, model_path: str, name: str) -> list[dict]:
+    """Train `cfg.train.steps` steps with the real Trainer; returns its metrics.jsonl rows (one per step)."""
+    from cluster.data_loading import load_specs
+    from cluster.run_dir import prepare_run_dir
+    from cluster.train import Trainer
+
+    run_dir = prepare_run_dir(cfg.output.dir, name)
+    trainer = Trainer(cfg, run_dir, model_path, load_specs(cfg.data.train), [])
+    try:
+        trainer.run(progress=False)
+    finally:
+        trainer.close()
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def load_note() -> str:
+    """1-minute load average and core count: the machine is shared, so every result says how busy it was."""
+    return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
