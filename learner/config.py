@@ -44,6 +44,8 @@ class LearnerConfig(BaseModel):
     mini_batches: int = Field(1, ge=1, description="Optimizer steps per epoch; the batch is split into this many.")
     temperature: float = Field(1.0, gt=0, description="Logits are divided by this before log-softmax; match rollout.")
     seed: int = Field(0, description="Seed of model init, mini-batch shuffling and dropout.")
+    call_timeout_s: float = Field(1800.0, gt=0, description="A rank that does not finish a call (step, checkpoint, "
+                                                            "export) in this time is reported as hung.")
 
     @model_validator(mode="after")
     def _check(self) -> "LearnerConfig":

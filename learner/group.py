@@ -22,6 +22,10 @@ from learner.worker import LearnerWorkerActor
 BATCH_KEYS = ("prompt_ids", "response_ids", "rollout_logprobs", "rewards", "group_ids", "finish_reason")
 
 
+class LearnerHung(RuntimeError):
+    """Some rank did not answer within learner.call_timeout_s."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,7 +90,17 @@ class LearnerGroup:
     def _run(self, method, samples: list[dict]) -> tuple[list, list[list[int]]]:
         """Call `method(worker)` (an actor method) on every rank with its micro-batches; wait for all."""
         mbs, orders = self._micro_batches(samples)
-        return ray.get([method(w).remote(mb) for w, mb in zip(self.workers, mbs)]), orders
+        return self._wait([method(w).remote(mb) for w, mb in zip(self.workers, mbs)]), orders
+
+    def _wait(self, refs: list) -> list:
+        """ray.get with a deadline: a rank stuck in a collective (a peer died or hangs) must not hang the run."""
+        done, pending = ray.wait(refs, num_returns=len(refs), timeout=self.cfg.call_timeout_s)
+        if pending:
+            late = sorted(refs.index(r) for r in pending)
+            raise LearnerHung(f"learner rank(s) {late} did not finish within learner.call_timeout_s="
+                              f"{self.cfg.call_timeout_s:g}s (hung, or stuck in a collective); resume from the "
+                              "last checkpoint with --resume, or raise learner.call_timeout_s for slow steps")
+        return ray.get(refs)
 
     # ----- RL step -----
     def train_step(self, batch: dict) -> dict[str, float]:
@@ -189,14 +203,14 @@ class LearnerGroup:
 
     # ----- checkpoints, export, weights -----
     def save_checkpoint(self, ckpt_dir: str) -> None:
-        ray.get([w.save_checkpoint.remote(ckpt_dir, {"step": self.step}) for w in self.workers])
+        self._wait([w.save_checkpoint.remote(ckpt_dir, {"step": self.step}) for w in self.workers])
 
     def load_checkpoint(self, ckpt_dir: str) -> None:
-        states = ray.get([w.load_checkpoint.remote(ckpt_dir) for w in self.workers])
+        states = self._wait([w.load_checkpoint.remote(ckpt_dir) for w in self.workers])
         self.step = int(states[0].get("step", 0))
 
     def export_hf(self, out_dir: str) -> None:
-        ray.get([w.export_hf.remote(out_dir) for w in self.workers])
+        self._wait([w.export_hf.remote(out_dir) for w in self.workers])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Full policy parameters (from rank 0) on the driver."""
@@ -207,7 +221,7 @@ class LearnerGroup:
 
     def push_weights_object_store(self, bucket_mb: float) -> list:
         """Object refs (one dict[name, tensor] per bucket) for the engines to ray.get one at a time."""
-        return ray.get([w.push_weights_object_store.remote(bucket_mb) for w in self.workers])[0]
+        return self._wait([w.push_weights_object_store.remote(bucket_mb) for w in self.workers])[0]
 
     def start_weight_broadcast_group(self, host: str, port: int, world_size: int, timeout_s: float = 600.0):
         """Rank 0 hosts the TCPStore and joins as rank 0; returns an ObjectRef. Start the engines' joins

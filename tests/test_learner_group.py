@@ -202,3 +202,24 @@ def test_weight_sync_object_store_and_broadcast_deliver_all_params(z3_group):
         got.update(part)
     assert all(torch.equal(got[n], expected[n]) for n in expected)
     ray.kill(receiver)
+
+
+def test_hung_rank_fails_the_step_within_call_timeout_naming_the_rank(ray_session, model_dir):
+    import os
+    import signal
+    import time
+
+    from learner.group import LearnerHung
+
+    group = LearnerGroup(LearnerConfig(num_ranks=2, zero_stage=2, lr=1e-3, call_timeout_s=8), AlgoConfig(),
+                         model_dir)
+    pid = ray.get(group.workers[1].__ray_call__.remote(lambda self: os.getpid()))
+    os.kill(pid, signal.SIGSTOP)  # a real hang: the rank stops answering mid-run
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(LearnerHung, match=r"rank\(s\) \[.*1\] did not finish within learner.call_timeout_s=8"):
+            group.train_step(make_batch())
+        assert time.monotonic() - t0 < 60
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        group.close()
