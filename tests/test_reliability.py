@@ -372,7 +372,8 @@ def test_trainer_kill9_at_seeded_points_never_leaves_a_picked_partial_checkpoint
     being written; after each kill the newest complete checkpoint loads, and the last resume finishes the run."""
     root, model, data, short = tiny
     rng = random.Random(11)
-    cfg = recipe(root, "trainer-kill", data, model=model, steps=6)
+    steps = 12  # enough that a kill at a random early step still leaves checkpoints to be written afterwards
+    cfg = recipe(root, "trainer-kill", data, model=model, steps=steps)
     run = root / "runs" / "trainer-kill"
     caught_mid_write = 0
     for attempt, point in enumerate(["first checkpoint write", "random", "checkpoint write"]):
@@ -386,6 +387,7 @@ def test_trainer_kill9_at_seeded_points_never_leaves_a_picked_partial_checkpoint
             wait_until(proc, lambda: max(being_written(run), default=0) > base, "a checkpoint being written",
                        poll=0.002)
         kill_session(proc)
+        assert ckpt_step(ckpt.latest(run)) < steps, f"kill {attempt} landed after the run finished: lengthen it"
         partial = tmp_checkpoints(run)
         latest = ckpt.latest(run)
         if being_written(run):  # killed before the rename: the half-written one is ignored, the previous one stands
@@ -400,11 +402,11 @@ def test_trainer_kill9_at_seeded_points_never_leaves_a_picked_partial_checkpoint
     assert caught_mid_write >= 1, "no kill landed inside a checkpoint write"
 
     out = finish(launch(short, "train", cfg, "--resume"))
-    assert step_rows(run) == [1, 2, 3, 4, 5, 6]
+    assert step_rows(run) == list(range(1, steps + 1))
     logged = [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()]
-    assert logged == sorted(logged) and {s: logged.count(s) for s in set(logged)} == {s: 4 for s in range(6)}
+    assert logged == sorted(logged) and {s: logged.count(s) for s in set(logged)} == {s: 4 for s in range(steps)}
     assert not tmp_checkpoints(run)  # swept by the next save
-    assert [d.name for d in ckpt.list_complete(run)] == ["step-000005", "step-000006"]  # keep_checkpoints=2
+    assert [d.name for d in ckpt.list_complete(run)] == [f"step-{steps - 1:06d}", f"step-{steps:06d}"]  # keep 2
     assert_loadable(ckpt.latest(run))
     assert json.loads((run / "report.json").read_text())["wall_seconds"] > 0
     assert "resuming from" in out
