@@ -43,7 +43,6 @@ def reward_at(curve: list[tuple[float, float]], t: float) -> float:
 
 
 def run_rlvr(args, model: str) -> dict:
-    import torch
 
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                     args.lr, args.kl_coef, args.schedule, tempfile.mkdtemp(prefix="bench_trl_"),
