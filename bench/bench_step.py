@@ -55,15 +55,14 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=16, help="train.prompts_per_step")
     ap.add_argument("--n", type=int, default=8, help="sampling.n (group size)")
     ap.add_argument("--max-tokens", type=int, default=128, help="sampling.max_tokens")
-    ap.add_argument("--micro-batch-tokens", type=int, default=512,
-                    help="learner.micro_batch_tokens (512 trains ~3.5x faster than the recipe's 8192 here: "
-                         "attention over a packed micro-batch is quadratic in its length)")
+    ap.add_argument("--micro-batch-tokens", type=int, default=8192, help="learner.micro_batch_tokens")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2, help="first steps left out of the medians")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--ray-cpus", type=float, default=2.0, help="CPUs the local Ray runtime advertises")
     ap.add_argument("--omp-threads", type=int, default=1,
-                    help="OMP_NUM_THREADS of the workers (the learner pins itself to 1 thread regardless)")
+                    help="OMP_NUM_THREADS of the workers (the learner sets its own: --learner-threads)")
+    ap.add_argument("--learner-threads", type=int, default=1, help="learner.num_threads")
     ap.add_argument("--model", help="HF model directory to start from instead of the embedded prior")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (~1 min)")
     args = ap.parse_args()
@@ -72,11 +71,13 @@ def main() -> None:
 
     out_dir = tempfile.mkdtemp(prefix="bench_step_")
     cfgs = {s: rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
-                                         args.lr, 0.0, s, out_dir, ray_cpus=args.ray_cpus) for s in ("sync", "async")}
+                                         args.lr, 0.0, s, out_dir, ray_cpus=args.ray_cpus,
+                                         learner_threads=args.learner_threads) for s in ("sync", "async")}
     model = args.model or rl_common.prior_path(cfgs["sync"])
     print(f"settings: prompts_per_step={args.prompts} n={args.n} max_tokens={args.max_tokens} "
           f"micro_batch_tokens={args.micro_batch_tokens} steps={args.steps} (warm-up {args.warmup}) "
-          f"ray num_cpus={args.ray_cpus:g} worker OMP threads={args.omp_threads}; {rl_common.load_note()}")
+          f"ray num_cpus={args.ray_cpus:g} worker OMP threads={args.omp_threads} learner threads="
+          f"{args.learner_threads}; {rl_common.load_note()}")
     ray = rl_common.start_ray(args.ray_cpus, args.omp_threads)
     try:
         results = {}

@@ -142,7 +142,7 @@ def main() -> None:
     ap.add_argument("--kl-coef", type=float, default=0.0, help="rlvr algo.kl_coef = TRL beta")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--micro-batch-tokens", type=int, default=512, help="rlvr learner.micro_batch_tokens")
+    ap.add_argument("--micro-batch-tokens", type=int, default=8192, help="rlvr learner.micro_batch_tokens")
     ap.add_argument("--schedule", default="sync", choices=["sync", "async"], help="rlvr train.schedule")
     ap.add_argument("--trl-threads", type=int, default=None,
                     help="torch threads of the TRL process (default: torch's, i.e. $OMP_NUM_THREADS or all cores)")

@@ -3,8 +3,16 @@
 A sample is a dict with `ids` (list[int], prompt + response) and `loss_mask` (list[int], 1 on tokens the
 model is trained to predict, 0 on prompt/pad), plus optional per-target-token lists (e.g. `old_logp`) or
 per-sample scalars (e.g. `weight`) that get laid out along the target tokens.
-Samples of one micro-batch are concatenated into one row; position ids restart at 0 per sample, which makes
-transformers build a block-diagonal causal mask (`find_packed_sequence_indices`), so no padding is needed.
+Samples of one micro-batch are concatenated into rows; position ids restart at 0 per sample, which makes
+transformers build a block-diagonal causal mask (`find_packed_sequence_indices`). Attention over a row costs
+its length squared, so a micro-batch is laid out as several rows of at most `row_tokens` tokens (first-fit-
+decreasing), padded to the longest row; the pad tail of a row is one more block with no targets.
+
+Shared prompts (GRPO's n samples per prompt): samples whose context before the first target token is the same
+are laid out as one unit, the prompt once and then each sample's remaining tokens, with a mask that lets every
+sample see the prompt and its own tokens only. Each sample's log-probs are those of its own sequence (the
+prompt's hidden states are the same for all of them) and the prompt's gradient is the sum over the samples,
+so the forward/backward is the unshared one minus the repeated prompt tokens.
 """
 
 from dataclasses import dataclass, field
@@ -40,37 +48,69 @@ def pack_micro_batches(lengths: list[int], budget: int) -> list[list[int]]:
     return [sorted(b) for b in bins]
 
 
+def prompt_len(sample: dict) -> int:
+    """Tokens before the first target token: the context a sample may share with others."""
+    return sample["loss_mask"].index(1) if 1 in sample["loss_mask"] else len(sample["ids"])
+
+
+def shared_units(samples: list[dict], budget: int | None) -> tuple[list[list[int]], list[int]]:
+    """Group sample indices by identical prompt into units of <= budget tokens laid out shared (the prompt once
+    plus each sample's tokens after it; a sample alone may exceed it). Returns units and their lengths."""
+    by_prompt: dict[tuple, list[int]] = {}
+    for i, smp in enumerate(samples):
+        by_prompt.setdefault(tuple(smp["ids"][:prompt_len(smp)]), []).append(i)
+    units: list[list[int]] = []
+    lengths: list[int] = []
+    for prompt, members in by_prompt.items():
+        unit, size = [], len(prompt)
+        for i in members:
+            rest = len(samples[i]["ids"]) - len(prompt)
+            if unit and budget is not None and size + rest > budget:
+                units.append(unit)
+                lengths.append(size)
+                unit, size = [], len(prompt)
+            unit.append(i)
+            size += rest
+        units.append(unit)
+        lengths.append(size)
+    return units, lengths
+
+
 @dataclass
 class PackedBatch:
-    """One packed row and where its target tokens are."""
+    """Packed rows and where their target tokens are (positions index the flattened rows)."""
 
-    input_ids: torch.Tensor  # (1, T)
-    position_ids: torch.Tensor  # (1, T)
-    logit_pos: torch.Tensor  # (n,) position whose logits predict each target token
+    input_ids: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T)
+    logit_pos: torch.Tensor  # (n,) flat position (row * T + column) whose logits predict each target token
     targets: torch.Tensor  # (n,) target token ids
     token_seq: torch.Tensor  # (n,) index of the sample (within this micro-batch) of each target token
     counts: list[int]  # target tokens per sample
     fields: dict[str, torch.Tensor] = field(default_factory=dict)  # per-target-token floats, each (n,)
+    attention_mask: torch.Tensor | None = None  # (B, 1, T, T) bool, True = may attend; set for shared prompts
 
     def to(self, device: torch.device) -> "PackedBatch":
         """Move the tensors (not `counts`) to the engine's device."""
         move = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return PackedBatch(**move, counts=self.counts, fields={k: v.to(device) for k, v in self.fields.items()})
 
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the model's forward."""
+        inputs = {"input_ids": self.input_ids, "position_ids": self.position_ids}
+        if self.attention_mask is not None:
+            inputs["attention_mask"] = self.attention_mask
+        return inputs
+
     def split(self, values: torch.Tensor) -> list[list[float]]:
         """Per-sample lists of a per-target-token tensor (n,)."""
         return [v.tolist() for v in torch.split(values.detach().float().cpu(), self.counts)]
 
 
-def collate(samples: list[dict], fields: tuple[str, ...] = ()) -> PackedBatch:
-    """Concatenate samples into one row; lay out `fields` (per-target-token lists or per-sample scalars)."""
-    ids: list[int] = []
-    pos: list[int] = []
-    logit_pos: list[int] = []
-    targets: list[int] = []
-    token_seq: list[int] = []
-    counts: list[int] = []
-    out: dict[str, list[float]] = {f: [] for f in fields}
+def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int | None = None,
+            share_prompts: bool = False) -> PackedBatch:
+    """Pack samples into rows of at most max(row_tokens, longest unit) tokens (None: one row), sharing prompts
+    if asked, and lay out `fields` (per-target-token lists or per-sample scalars) along the target tokens, in
+    sample order."""
     for s_idx, s in enumerate(samples):
         seq, mask = s["ids"], s["loss_mask"]
         if len(seq) != len(mask) or len(seq) < 2 or mask[0]:
@@ -78,11 +118,55 @@ def collate(samples: list[dict], fields: tuple[str, ...] = ()) -> PackedBatch:
                 f"sample {s_idx}: need len(ids)==len(loss_mask)>=2 and loss_mask[0]==0 (a first token has no "
                 f"context); got {len(seq)} ids, {len(mask)} mask, mask[0]={mask[:1]}"
             )
+    if share_prompts:
+        units, unit_len = shared_units(samples, row_tokens)
+    else:
+        units, unit_len = [[i] for i in range(len(samples))], [len(s["ids"]) for s in samples]
+    packed = pack_micro_batches(unit_len, max(row_tokens or sum(unit_len), max(unit_len)))
+    T = max(sum(unit_len[u] for u in row) for row in packed)
+    rows = [[units[u] for u in row] for row in packed]
+    ids = torch.zeros(len(rows), T, dtype=torch.long)  # pad id 0; pad tails are blocks of their own
+    pos = torch.zeros(len(rows), T, dtype=torch.long)
+    unit_of = torch.zeros(len(rows), T, dtype=torch.long)  # which unit a column belongs to (pad tail: its own)
+    member = torch.zeros(len(rows), T, dtype=torch.long)  # 0 = shared prompt, k = the unit's k-th sample
+    where: list[tuple[int, int, int]] = [(0, 0, 0)] * len(samples)  # flat start of prompt, flat start of rest, P
+    for r, row in enumerate(rows):
+        col = 0
+        for u_idx, unit in enumerate(row):
+            P = prompt_len(samples[unit[0]]) if len(unit) > 1 else len(samples[unit[0]]["ids"])
+            ids[r, col:col + P] = torch.tensor(samples[unit[0]]["ids"][:P])
+            pos[r, col:col + P] = torch.arange(P)
+            unit_of[r, col:col + P] = u_idx + 1
+            prompt_at, col = r * T + col, col + P
+            for k, i in enumerate(unit, start=1):
+                rest = samples[i]["ids"][P:]
+                ids[r, col:col + len(rest)] = torch.tensor(rest, dtype=torch.long)
+                pos[r, col:col + len(rest)] = torch.arange(P, P + len(rest))
+                unit_of[r, col:col + len(rest)] = u_idx + 1
+                member[r, col:col + len(rest)] = k
+                where[i] = (prompt_at, r * T + col, P)
+                col += len(rest)
+        pos[r, col:] = torch.arange(T - col)
+    attention_mask = None
+    if share_prompts:
+        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        same_unit = unit_of[:, :, None] == unit_of[:, None, :]  # (B, T, T): query, key
+        visible = (member[:, None, :] == 0) | (member[:, None, :] == member[:, :, None])
+        attention_mask = (same_unit & visible & causal)[:, None]  # (B, 1, T, T)
+
+    def flat(i: int, j: int) -> int:  # flat position of token j of sample i
+        prompt_at, rest_at, P = where[i]
+        return prompt_at + j if j < P else rest_at + j - P
+
+    logit_pos: list[int] = []
+    targets: list[int] = []
+    token_seq: list[int] = []
+    counts: list[int] = []
+    out: dict[str, list[float]] = {f: [] for f in fields}
+    for s_idx, s in enumerate(samples):
+        seq, mask = s["ids"], s["loss_mask"]
         tgt = [j for j in range(1, len(seq)) if mask[j]]
-        offset = len(ids)
-        ids.extend(seq)
-        pos.extend(range(len(seq)))
-        logit_pos.extend(offset + j - 1 for j in tgt)
+        logit_pos.extend(flat(s_idx, j - 1) for j in tgt)
         targets.extend(seq[j] for j in tgt)
         token_seq.extend([s_idx] * len(tgt))
         counts.append(len(tgt))
@@ -96,8 +180,9 @@ def collate(samples: list[dict], fields: tuple[str, ...] = ()) -> PackedBatch:
                 out[f].extend(v)
     long = dict(dtype=torch.long)
     return PackedBatch(
-        input_ids=torch.tensor([ids], **long),
-        position_ids=torch.tensor([pos], **long),
+        attention_mask=attention_mask,
+        input_ids=ids,
+        position_ids=pos,
         logit_pos=torch.tensor(logit_pos, **long),
         targets=torch.tensor(targets, **long),
         token_seq=torch.tensor(token_seq, **long),

@@ -36,10 +36,20 @@ class LearnerConfig(BaseModel):
     warmup_steps: int = Field(0, ge=0, description="Linear LR warm-up, in optimizer steps.")
     grad_clip: float = Field(1.0, ge=0, description="Global grad-norm clip; 0 = off.")
     micro_batch_tokens: int = Field(4096, gt=0, description="Token budget of one packed micro-batch per rank.")
+    row_tokens: int | None = Field(
+        256, gt=0, description="A micro-batch is packed into rows of at most this many tokens (a longer sample "
+                               "sets the row length); attention costs row length squared. None = one row.")
+    share_prompts: bool = Field(
+        True, description="Lay out samples with the same prompt (a GRPO group) as the prompt once plus each "
+                          "response, masked so each response sees only the prompt and itself: the same "
+                          "log-probs and gradients with the repeated prompt tokens skipped.")
     grad_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     offload_optimizer: bool = Field(False, description="Keep optimizer state on CPU (ZeRO >= 1).")
     offload_param: bool = Field(False, description="Keep parameters on CPU (ZeRO-3 only).")
     num_ranks: int = Field(1, ge=1, description="Number of learner ranks (Ray actors).")
+    num_threads: int = Field(1, ge=1, description="torch (OpenMP) threads per rank, for CPU learners. Above 1 "
+                                                  "the threads wait passively, so they give way to an engine "
+                                                  "sharing the cores instead of spinning against it.")
     ppo_epochs: int = Field(1, ge=1, description="Passes over each rollout batch.")
     mini_batches: int = Field(1, ge=1, description="Optimizer steps per epoch; the batch is split into this many.")
     temperature: float = Field(1.0, gt=0, description="Logits are divided by this before log-softmax; match rollout.")

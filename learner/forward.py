@@ -14,8 +14,8 @@ from learner.losses import policy_loss_clipped, tis_weight
 
 def target_logits(model: torch.nn.Module, pb: PackedBatch, temperature: float) -> torch.Tensor:
     """Logits (fp32, divided by temperature) at the positions that predict each target token. -> (n, V)"""
-    out = model(input_ids=pb.input_ids, position_ids=pb.position_ids, use_cache=False)
-    return out.logits[0, pb.logit_pos].float() / temperature  # (n, V)
+    out = model(**pb.model_inputs(), use_cache=False)
+    return out.logits.flatten(0, 1)[pb.logit_pos].float() / temperature  # (n, V)
 
 
 def gather_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

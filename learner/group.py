@@ -1,7 +1,9 @@
 """LearnerGroup: M `LearnerWorkerActor` ranks and the driver-side half of an RL step.
 
 train_step(batch) (batch format: docs/design.md, "Learner batch"):
-  phase 1  ranks compute old (+ reference) log-probs (+ critic values) on token-balanced shards;
+  phase 1  ranks compute old (+ reference) log-probs (+ critic values) on token-balanced shards; with a single
+         optimizer step per batch (ppo_epochs = mini_batches = 1) the old log-probs equal the current ones, so
+         the update's own forward supplies them (detached) and phase 1 runs only for a reference or critic;
   driver   shapes rewards (DAPO overlong, KL-in-reward) and computes advantages over whole groups / batch;
   phase 2  ppo_epochs x mini_batches optimizer steps, each sharded over ranks and packed by token budget.
 Placement (`actor_options`, e.g. a placement-group strategy per rank) is chosen by the controller.
@@ -14,7 +16,7 @@ import ray
 import torch
 
 from learner.advantages import ADVANTAGES, AdvInputs, overlong_penalty
-from learner.batching import balance_shards, pack_micro_batches, rl_sample
+from learner.batching import balance_shards, pack_micro_batches, rl_sample, shared_units
 from learner.config import AlgoConfig, LearnerConfig
 from learner.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from learner.worker import LearnerWorkerActor
@@ -30,6 +32,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _with_env(options: dict, **env: str) -> dict:
+    """Actor options with extra environment variables (merged into any runtime_env the options carry)."""
+    runtime_env = dict(options.get("runtime_env") or {})
+    runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **env}
+    return {**options, "runtime_env": runtime_env}
 
 
 def check_batch(batch: dict) -> int:
@@ -63,6 +72,8 @@ class LearnerGroup:
         opts = actor_options if actor_options is not None else [{} for _ in range(m)]
         if len(opts) != m:
             raise ValueError(f"{len(opts)} actor_options for learner.num_ranks={m}; pass one dict per rank")
+        if cfg.num_threads > 1:  # OpenMP reads these when torch loads, before the actor's code runs
+            opts = [_with_env(o, OMP_NUM_THREADS=str(cfg.num_threads), OMP_WAIT_POLICY="PASSIVE") for o in opts]
         port = free_port()
         self.workers = [LearnerWorkerActor.options(**o).remote(cfg, algo, model_path, r, m, master_addr, port)
                         for r, o in enumerate(opts)]
@@ -75,22 +86,33 @@ class LearnerGroup:
 
     # ----- distribution helpers -----
     def _micro_batches(self, samples: list[dict]) -> tuple[list[list[list[dict]]], list[list[int]]]:
-        """Per rank: micro-batches (padded with [] to an equal count) and the flattened sample order."""
-        lengths = [len(s["ids"]) for s in samples]
+        """Per rank: micro-batches (padded with [] to an equal count) and the flattened sample order. With
+        share_prompts, samples of one prompt travel together (units) so that their prompt is computed once."""
+        if self.cfg.share_prompts:
+            units, lengths = shared_units(samples, self.cfg.micro_batch_tokens)
+        else:
+            units, lengths = [[i] for i in range(len(samples))], [len(s["ids"]) for s in samples]
         per_rank, orders = [], []
         for shard in balance_shards(lengths, len(self.workers)):
-            mbs = [[shard[j] for j in mb] for mb in pack_micro_batches([lengths[i] for i in shard],
-                                                                     self.cfg.micro_batch_tokens)]
+            mbs = [[i for j in mb for i in units[shard[j]]]
+                   for mb in pack_micro_batches([lengths[u] for u in shard], self.cfg.micro_batch_tokens)]
             per_rank.append(mbs)
             orders.append([i for mb in mbs for i in mb])
         k = max(1, max(len(mbs) for mbs in per_rank))
         padded = [[[samples[i] for i in mb] for mb in mbs] + [[] for _ in range(k - len(mbs))] for mbs in per_rank]
         return padded, orders
 
-    def _run(self, method, samples: list[dict]) -> tuple[list, list[list[int]]]:
+    def _run(self, method, samples: list[dict], *args) -> tuple[list, list[list[int]]]:
         """Call `method(worker)` (an actor method) on every rank with its micro-batches; wait for all."""
         mbs, orders = self._micro_batches(samples)
-        return self._wait([method(w).remote(mb) for w, mb in zip(self.workers, mbs)]), orders
+        return self._wait([method(w).remote(mb, *args) for w, mb in zip(self.workers, mbs)]), orders
+
+    def _scatter(self, samples: list[dict], results: list[dict], orders: list[list[int]], keys) -> None:
+        """Store per-sample result rows (rank order -> sample order) under `keys` in the sample dicts."""
+        for res, order in zip(results, orders):
+            for key in keys:
+                for i, row in zip(order, res.pop(key, [])):
+                    samples[i][key] = row
 
     def _wait(self, refs: list) -> list:
         """ray.get with a deadline: a rank stuck in a collective (a peer died or hangs) must not hang the run."""
@@ -114,12 +136,11 @@ class LearnerGroup:
         T = int(resp_lens.max())
         mask = (torch.arange(T)[None, :] < resp_lens[:, None]).float()  # (N, T)
 
-        # phase 1: old / reference log-probs and values
-        results, orders = self._run(lambda w: w.compute_logprobs, samples)
-        for res, order in zip(results, orders):
-            for key, rows in res.items():
-                for i, row in zip(order, rows):
-                    samples[i][key] = row
+        # phase 1: old / reference log-probs and values (old ones from the update itself when it is the only one)
+        on_policy = self.cfg.ppo_epochs * self.cfg.mini_batches == 1 and algo.kl_in != "reward"
+        if not on_policy or algo.kl_coef > 0 or algo.critic is not None:
+            results, orders = self._run(lambda w: w.compute_logprobs, samples, not on_policy)
+            self._scatter(samples, results, orders, ("old_logp", "ref_logp", "values"))
         t1 = time.perf_counter()
 
         # driver: rewards and advantages over the whole batch
@@ -129,10 +150,9 @@ class LearnerGroup:
                                                  algo.overlong_penalty)
         token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last response token
         token_rewards[torch.arange(n), resp_lens - 1] = rewards
-        old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
-        rollout_logp = _pad([s["rollout_logp"] for s in samples], T)
         metrics: dict[str, float] = {}
-        if "ref_logp" in samples[0]:
+        if "ref_logp" in samples[0] and not on_policy:
+            old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
             kl = self.kl_fn(old_logp, _pad([s["ref_logp"] for s in samples], T)) * mask  # (N, T)
             metrics["kl_old_ref"] = float(kl.sum() / mask.sum())
             if algo.kl_in == "reward":
@@ -145,7 +165,6 @@ class LearnerGroup:
             s["adv"] = adv[i, :L].tolist()
             if values is not None:
                 s["old_values"], s["returns"] = s["values"], (adv[i, :L] + values[i, :L]).tolist()
-        metrics.update(_rollout_metrics(old_logp, rollout_logp, mask, algo.tis_cap))
         valid = mask.bool()
         metrics.update(reward_mean=float(rewards.mean()), adv_mean=float(adv[valid].mean()),
                        adv_std=float(adv[valid].std()) if valid.sum() > 1 else 0.0,
@@ -154,15 +173,20 @@ class LearnerGroup:
         # phase 2: ppo_epochs x mini_batches optimizer steps
         steps = []
         for epoch in range(self.cfg.ppo_epochs):
-            steps += self._update_epoch(samples, resp_lens, epoch)
+            steps += self._update_epoch(samples, resp_lens, epoch, on_policy)
         t2 = time.perf_counter()
+        old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
+        metrics.update(_rollout_metrics(old_logp, _pad([s["rollout_logp"] for s in samples], T), mask, algo.tis_cap))
         self.step += 1
         tokens = sum(len(s["ids"]) for s in samples)
         metrics.update(_reduce_steps(steps), time_logprobs_s=t1 - t0, time_update_s=t2 - t1,
                        tokens_per_s=tokens / (t2 - t0), step=float(self.step))
+        if on_policy and "kl" in metrics:  # the update's KL to the reference was measured at the old policy
+            metrics["kl_old_ref"] = metrics["kl"]
         return metrics
 
-    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, epoch: int) -> list[list[dict]]:
+    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, epoch: int,
+                      on_policy: bool = False) -> list[list[dict]]:
         n, k = len(samples), self.cfg.mini_batches
         if n < k:
             raise ValueError(f"batch of {n} samples cannot be split into learner.mini_batches={k}; lower it")
@@ -172,18 +196,20 @@ class LearnerGroup:
         for idx in torch.tensor_split(perm, k):
             w = self.agg_fn(resp_lens[idx], self.algo.loss_norm_len)  # (n_mb,) per-sequence weights
             mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(idx.tolist(), w)]
-            out.append(self._run(lambda w: w.train_step, mb)[0])
+            results, orders = self._run(lambda w: w.train_step, mb, on_policy)
+            if on_policy:  # the log-probs the update computed are the old ones (one mini-batch: mb = samples)
+                self._scatter(samples, results, orders, ("logp",))
+                for s in samples:
+                    s["old_logp"] = s.pop("logp")
+            out.append(results)
         return out
 
     def logprobs(self, prompt_ids: list[list[int]], response_ids: list[list[int]]) -> list[list[float]]:
         """The policy's per-token log-probs of each response (evaluation, tests, rollout checks)."""
         samples = [rl_sample(p, r) for p, r in zip(prompt_ids, response_ids)]
         results, orders = self._run(lambda w: w.compute_logprobs, samples)
-        out: list[list[float]] = [[] for _ in samples]
-        for res, order in zip(results, orders):
-            for i, row in zip(order, res["old_logp"]):
-                out[i] = row
-        return out
+        self._scatter(samples, results, orders, ("old_logp",))
+        return [s["old_logp"] for s in samples]
 
     # ----- SFT -----
     def sft_step(self, batch: dict) -> dict[str, float]:

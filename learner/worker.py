@@ -13,7 +13,7 @@ from collections import defaultdict
 import ray
 import torch
 
-from learner.batching import collate, dummy_sample
+from learner.batching import PackedBatch, collate, dummy_sample
 from learner.config import AlgoConfig, LearnerConfig
 from learner.forward import gather_logp, rl_token_loss, target_logits
 from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, value_loss_clipped
@@ -52,9 +52,11 @@ class ValueModel(torch.nn.Module):
         self.backbone = backbone
         self.value_head = torch.nn.Linear(hidden_size, 1, dtype=backbone.dtype)  # ZeRO wants one dtype
 
-    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
-        h = self.backbone(input_ids=input_ids, position_ids=position_ids, use_cache=False).last_hidden_state
-        return self.value_head(h).squeeze(-1).float()  # (1, T)
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor,
+                attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.backbone(input_ids=input_ids, position_ids=position_ids, attention_mask=attention_mask,
+                          use_cache=False).last_hidden_state
+        return self.value_head(h).squeeze(-1).float()  # (B, T)
 
 
 def _init_distributed(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
@@ -84,8 +86,8 @@ class LearnerWorker:
 
     def __init__(self, cfg: LearnerConfig, algo: AlgoConfig, model_path: str, rank: int = 0,
                  world_size: int = 1, master_addr: str = "127.0.0.1", master_port: int = 29500):
-        os.environ["OMP_NUM_THREADS"] = "1"
-        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = str(cfg.num_threads)
+        torch.set_num_threads(cfg.num_threads)
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         _init_distributed(rank, world_size, master_addr, master_port)
@@ -146,42 +148,56 @@ class LearnerWorker:
                                           config=ds_config(c, stage, train=True))
         return engine
 
+    def _collate(self, samples: list[dict], fields: tuple[str, ...] = ()) -> PackedBatch:
+        return collate(samples, fields, self.cfg.row_tokens, self.cfg.share_prompts).to(self.device)
+
     # ----- phase 1: old / reference log-probs and values -----
     @torch.no_grad()
-    def compute_logprobs(self, micro_batches: list[list[dict]]) -> dict[str, list[list[float]]]:
-        """Per-sample lists (in flattened micro-batch order) of old_logp, ref_logp (with a reference) and
-        values (with a critic), over each sample's target tokens."""
+    def compute_logprobs(self, micro_batches: list[list[dict]], policy: bool = True) -> dict[str, list[list[float]]]:
+        """Per-sample lists (in flattened micro-batch order) of old_logp (if `policy`), ref_logp (with a
+        reference) and values (with a critic), over each sample's target tokens."""
         out: dict[str, list[list[float]]] = defaultdict(list)
         self.policy.eval()
         for samples in micro_batches:
-            pb = collate(samples or [dummy_sample()]).to(self.device)
-            results = {"old_logp": gather_logp(target_logits(self.policy, pb, self.cfg.temperature), pb.targets)}
+            pb = self._collate(samples or [dummy_sample()])
+            results = {}
+            if policy:
+                results["old_logp"] = gather_logp(target_logits(self.policy, pb, self.cfg.temperature), pb.targets)
             if self.ref is not None:
                 results["ref_logp"] = gather_logp(target_logits(self.ref, pb, self.cfg.temperature), pb.targets)
             if self.critic is not None:
                 self.critic.eval()
-                results["values"] = self.critic(pb.input_ids, pb.position_ids)[0, pb.logit_pos]
+                results["values"] = self.critic(**pb.model_inputs()).flatten()[pb.logit_pos]
             if samples:
                 for k, v in results.items():
                     out[k].extend(pb.split(v))
         return dict(out)
 
     # ----- phase 2: one optimizer step per call -----
-    def train_step(self, micro_batches: list[list[dict]]) -> dict[str, float]:
+    def train_step(self, micro_batches: list[list[dict]], on_policy: bool = False) -> dict:
         """One policy (and critic) optimizer step over this rank's share of a mini-batch. Each sample carries
         per-token old_logp, adv, rollout_logp, ref_logp (kl_in=loss) and the scalar aggregation `weight`;
-        for the critic also old_values and returns. Returns sums for the group to reduce."""
+        for the critic also old_values and returns. Returns sums for the group to reduce.
+
+        `on_policy`: this step is the only one on its batch, so the old log-probs are the current ones; they
+        are taken from this forward (detached) instead of a separate pass, and returned per sample as `logp`."""
         algo = self.algo
-        fields = ("old_logp", "adv", "rollout_logp", "weight") + (("ref_logp",) if self.ref is not None else ())
+        fields = (() if on_policy else ("old_logp",)) + ("adv", "rollout_logp", "weight") + \
+            (("ref_logp",) if self.ref is not None else ())
         eng, stats = self.policy, defaultdict(float)
+        logp_rows: list[list[float]] = []
         eng.train()
         t0 = time.perf_counter()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(fields)], fields).to(self.device)
+            pb = self._collate(samples or [dummy_sample(fields)], fields)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             logits = target_logits(eng, pb, self.cfg.temperature)  # (n, V)
             logp = gather_logp(logits, pb.targets)
+            if on_policy:
+                f = dict(f, old_logp=logp.detach())
+                if samples:
+                    logp_rows.extend(pb.split(logp))
             with torch.set_grad_enabled(algo.entropy_coef > 0):
                 entropy = entropy_from_logits(logits)
             tok_loss = rl_token_loss(logp, entropy, f, algo, self.kl_fn)
@@ -204,17 +220,17 @@ class LearnerWorker:
         if self.critic is not None:
             stats.update(self._critic_step(micro_batches))
         stats["seconds"] = time.perf_counter() - t0
-        return dict(stats)
+        return dict(stats, logp=logp_rows) if on_policy else dict(stats)
 
     def _critic_step(self, micro_batches: list[list[dict]]) -> dict[str, float]:
         fields = ("old_values", "returns", "weight")
         c, eng, stats = self.algo.critic, self.critic, defaultdict(float)
         eng.train()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(fields)], fields).to(self.device)
+            pb = self._collate(samples or [dummy_sample(fields)], fields)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
-            values = eng(pb.input_ids, pb.position_ids)[0, pb.logit_pos]  # (n,)
+            values = eng(**pb.model_inputs()).flatten()[pb.logit_pos]  # (n,)
             tok_loss = c.vf_coef * value_loss_clipped(values, f["old_values"], f["returns"], c.value_clip)
             loss = (f["weight"] * tok_loss).sum() * self.world_size
             eng.backward(loss)
@@ -229,7 +245,7 @@ class LearnerWorker:
         eng, stats = self.policy, defaultdict(float)
         eng.train()
         for i, samples in enumerate(micro_batches):
-            pb = collate(samples or [dummy_sample(("weight",))], ("weight",)).to(self.device)
+            pb = self._collate(samples or [dummy_sample(("weight",))], ("weight",))
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             logp = gather_logp(target_logits(eng, pb, 1.0), pb.targets)
             loss = -(pb.fields["weight"] * logp).sum() * self.world_size

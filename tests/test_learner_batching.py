@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from learner.batching import balance_shards, collate, dummy_sample, pack_micro_batches, rl_sample
+from learner.batching import balance_shards, collate, dummy_sample, pack_micro_batches, rl_sample, shared_units
 from learner.forward import gather_logp, target_logits
 from learner.tiny_model import make_tiny_qwen2
 
@@ -33,6 +33,18 @@ def test_collate_targets_only_response_tokens_with_restarting_positions():
     assert pb.split(torch.tensor([1.0, 2.0, 3.0])) == [[1.0, 2.0], [3.0]]
 
 
+def test_collate_lays_samples_out_in_rows_padded_to_the_longest():
+    samples = [rl_sample([1, 5], [6, 7]), rl_sample([1, 9, 9], [3]), rl_sample([1], [4, 4, 4, 4, 2])]
+    pb = collate(samples, row_tokens=5)  # longest sample (6 tokens) sets the row length: rows [2], [0], [1]
+    assert pb.input_ids.tolist() == [[1, 4, 4, 4, 4, 2], [1, 5, 6, 7, 0, 0], [1, 9, 9, 3, 0, 0]]
+    assert pb.position_ids.tolist() == [[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 0, 1], [0, 1, 2, 3, 0, 1]]
+    # targets stay in sample order; positions index the flattened rows
+    assert pb.targets.tolist() == [6, 7, 3, 4, 4, 4, 4, 2] and pb.counts == [2, 1, 5]
+    assert pb.logit_pos.tolist() == [7, 8, 14, 0, 1, 2, 3, 4]
+    flat = pb.input_ids.flatten()
+    assert (flat[pb.logit_pos + 1] == pb.targets).all()  # each logit position is the token before its target
+
+
 def test_collate_rejects_bad_samples_with_reasons():
     with pytest.raises(ValueError, match="loss_mask"):
         collate([{"ids": [1, 2], "loss_mask": [1, 1]}])
@@ -50,15 +62,41 @@ def test_packed_logprobs_equal_unpacked(tmp_path):
     samples = [rl_sample([1, 20, 30], [40, 50, 2]), rl_sample([1, 7], [8]), rl_sample([1, 11, 12, 13], [14, 15])]
     with torch.no_grad():
         packed = collate(samples).split(gather_logp(*_logits_targets(model, collate(samples))))
+        rows = collate(samples, row_tokens=6)  # 3 rows, two of them with a padded tail
+        assert rows.input_ids.shape[0] == 3
+        in_rows = rows.split(gather_logp(*_logits_targets(model, rows)))
         alone = [collate([s]).split(gather_logp(*_logits_targets(model, collate([s]))))[0] for s in samples]
-    for p, a in zip(packed, alone):
+    for p, r, a in zip(packed, in_rows, alone):
         torch.testing.assert_close(torch.tensor(p), torch.tensor(a), atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.tensor(r), torch.tensor(a), atol=1e-5, rtol=0)
     # and a padded, attention-masked forward of sample 0 agrees too
     ids = torch.tensor([[1, 20, 30, 40, 50, 2, 0, 0]])
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=(torch.arange(8) < 6).long()[None]).logits[0]
     ref = torch.log_softmax(logits[2:5], -1).gather(-1, ids[0, 3:6, None]).squeeze(-1)
     torch.testing.assert_close(torch.tensor(packed[0]), ref, atol=1e-5, rtol=0)
+
+
+def test_shared_prompt_layout_gives_each_sample_its_own_logprobs(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(make_tiny_qwen2(str(tmp_path)), dtype=torch.float32).eval()
+    samples = [rl_sample([1, 5, 6], [7, 8, 2]), rl_sample([1, 5, 6], [9, 2]), rl_sample([1, 4], [3, 3, 3]),
+               rl_sample([1, 5, 6], [10, 11, 12, 2])]
+    with torch.no_grad():
+        alone = [collate([s]).split(gather_logp(*_logits_targets(model, collate([s]))))[0] for s in samples]
+        for row_tokens in (None, 8, 4):
+            pb = collate(samples, row_tokens=row_tokens, share_prompts=True)
+            shared = pb.split(gather_logp(*_logits_targets(model, pb)))
+            for s, a in zip(shared, alone):
+                torch.testing.assert_close(torch.tensor(s), torch.tensor(a), atol=1e-5, rtol=0)
+    one_row = collate(samples, share_prompts=True)  # prompt [1, 5, 6] once for its three samples
+    assert one_row.input_ids.tolist() == [[1, 5, 6, 7, 8, 2, 9, 2, 10, 11, 12, 2, 1, 4, 3, 3, 3]]
+    assert one_row.position_ids.tolist() == [[0, 1, 2, 3, 4, 5, 3, 4, 3, 4, 5, 6, 0, 1, 2, 3, 4]]
+    mask = one_row.attention_mask[0, 0]
+    assert mask[6, :3].all() and not mask[6, 3:6].any() and mask[6, 6]  # sample 2 sees the prompt, not sample 1
+    assert not mask[12, :12].any()  # the next unit sees nothing before it
+    assert shared_units(samples, budget=8) == ([[0, 1], [3], [2]], [8, 7, 5])  # split when a unit would exceed
 
 
 def _logits_targets(model, pb):

@@ -101,6 +101,26 @@ def test_deepspeed_step_equals_plain_pytorch_step(model_dir):
     assert max((ds_params[n] - init[n]).abs().max().item() for n in ds_params) > 1e-4  # the step did something
 
 
+def test_on_policy_step_takes_old_logprobs_from_its_own_forward(model_dir):
+    """With one optimizer step per batch the separate old-log-prob pass is skipped: same step, same log-probs."""
+    w = _worker(model_dir, eps=1e-3)  # eps: see test_memory_options_take_the_same_step
+    mbs = _train_micro_batches(w, perturb=0.0)  # old_logp from compute_logprobs, i.e. the current policy
+    m_two_pass = w.train_step(mbs)
+    two_pass = w.state_dict_cpu()
+    w.close()
+    w = _worker(model_dir, eps=1e-3)
+    m_one_pass = w.train_step([[{k: v for k, v in s.items() if k != "old_logp"} for s in mb] for mb in mbs],
+                              on_policy=True)
+    one_pass = w.state_dict_cpu()
+    w.close()
+    for (s,), row in zip(mbs, m_one_pass.pop("logp")):
+        torch.testing.assert_close(torch.tensor(row), torch.tensor(s["old_logp"]), atol=1e-6, rtol=0)
+    assert m_one_pass == pytest.approx({**m_two_pass, "seconds": m_one_pass["seconds"]}, abs=1e-6)
+    for n in two_pass:
+        torch.testing.assert_close(one_pass[n], two_pass[n], atol=1e-6, rtol=0)
+    assert m_one_pass["ratio_sum"] == pytest.approx(m_one_pass["tokens"])  # ratio exactly 1 on every token
+
+
 def test_checkpoint_resume_is_bit_exact(model_dir, tmp_path):
     w = _worker(model_dir, warmup_steps=4)
     w.train_step(_train_micro_batches(w, 0.1))

@@ -73,6 +73,36 @@ def test_zero2_zero3_and_world_sizes_1_2_reach_the_same_params(ray_session, mode
         assert diff < 1e-6, f"{key} differs from ZeRO-2 world size 1 by {diff}"
 
 
+def test_shared_prompts_rows_and_threads_take_the_same_on_policy_step(ray_session, model_dir):
+    """One optimizer step per batch (old log-probs from the update's own forward), laid out three ways: every
+    sample in its own block of one row; prompts shared in rows of 16 tokens over two ranks; prompts shared with
+    two passive-waiting threads per rank. Same step each time."""
+    batch = make_batch(n_groups=3, per_group=4, seed=3)
+    layouts = {"unshared": dict(share_prompts=False, row_tokens=None),
+               "shared_rows_2ranks": dict(share_prompts=True, row_tokens=16, num_ranks=2),
+               "shared_2threads": dict(share_prompts=True, num_threads=2)}
+    params, metrics = {}, {}
+    for name, opts in layouts.items():
+        g = LearnerGroup(LearnerConfig(lr=1e-3, eps=1e-3, micro_batch_tokens=40, **opts), AlgoConfig(), model_dir)
+        if name == "shared_2threads":
+            def threads(_worker):  # nested, so it travels to the actor by value
+                import os
+
+                return torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]
+
+            assert ray.get(g.workers[0].__ray_call__.remote(threads)) == (2, "PASSIVE")
+        metrics[name] = g.train_step(batch)
+        params[name] = g.state_dict()
+        g.close()
+    base = params["unshared"]
+    for name in layouts:
+        assert metrics[name]["time_logprobs_s"] < 0.05  # no separate old-log-prob pass
+        assert metrics[name]["ratio_mean"] == pytest.approx(1.0)
+        assert metrics[name]["loss"] == pytest.approx(metrics["unshared"]["loss"], abs=1e-6)
+        diff = max((base[n] - params[name][n]).abs().max().item() for n in base)
+        assert diff < 1e-6, f"{name} differs from the unshared layout by {diff}"
+
+
 ALGOS = {
     "grpo": AlgoConfig(advantage="grpo", kl_coef=0.01, kl_in="loss", kl_estimator="k3", clip_high=0.28),
     "dr_grpo": AlgoConfig(advantage="dr_grpo", loss_agg="seq_mean_token_sum_norm", dual_clip=3.0,
