@@ -30,14 +30,17 @@ def _set_vllm_env(cfg: RolloutConfig) -> None:
 
 def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
     """vLLM SamplingParams per prompt. With a seed, prompt i gets seed + i*n: vLLM seeds its j-th sample with
-    seed+j, so spacing by n keeps streams disjoint, and results do not depend on the engine split."""
+    seed+j, so spacing by n keeps streams disjoint, and results do not depend on the engine split.
+    Without stop strings vLLM need not detokenize step by step (nor decode every sampled token for its
+    log-prob entry): the engine decodes each finished response once instead, 10-20% of a small model's step."""
     from vllm import SamplingParams
 
     def make(seed):
         return SamplingParams(
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
             max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
-            stop_token_ids=list(sampling.stop_token_ids) or None, seed=seed, logprobs=0)
+            stop_token_ids=list(sampling.stop_token_ids) or None, seed=seed, logprobs=0,
+            detokenize=bool(sampling.stop))
 
     if sampling.seed is None:
         return make(None)
@@ -85,6 +88,12 @@ class RolloutEngine:
             return []
         prompts = [{"prompt_token_ids": list(ids)} for ids in prompt_token_ids]
         outputs = self.llm.generate(prompts, sampling_params(sampling, indices), use_tqdm=False)
+        if not sampling.stop:  # not detokenized by vLLM: decode each response once, as vLLM's own text would be
+            texts = iter(self.llm.get_tokenizer().batch_decode([c.token_ids for out in outputs for c in out.outputs],
+                                                               skip_special_tokens=True))
+            for out in outputs:
+                for c in out.outputs:
+                    c.text = next(texts)
         return [[self._sample(idx, out.prompt_token_ids, c) for c in out.outputs] for idx, out in zip(indices, outputs)]
 
     def _check_lengths(self, prompt_token_ids: list[list[int]], indices: list[int]) -> None:

@@ -1,7 +1,7 @@
 """RL step throughput: the synchronous vs the one-step-off asynchronous schedule of the real training loop
 (cluster.train.Trainer), same model (the embedded prior), data (embedded arithmetic), settings and seed.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_step.py             # default sizes, ~1.5 min
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_step.py             # default sizes, ~2 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_step.py --smoke     # tiny sizes, ~1 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_step.py --ray-cpus 4 --omp-threads 2
 
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="sampling.n (group size)")
     ap.add_argument("--max-tokens", type=int, default=128, help="sampling.max_tokens")
     ap.add_argument("--micro-batch-tokens", type=int, default=8192, help="learner.micro_batch_tokens")
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2, help="first steps left out of the medians")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--ray-cpus", type=float, default=2.0, help="CPUs the local Ray runtime advertises")

@@ -1,8 +1,10 @@
 """Peer comparison: rlvr's training loop vs TRL's `GRPOTrainer` on the same tiny model, task, reward and
 hyperparameters. Prints wall time per step of each, training reward after the same number of steps and after
-the same wall time, and the step-throughput ratio.
+the same wall time, and the step-throughput ratios. By default rlvr runs both schedules (sync, and one-step-off
+async) and TRL runs twice: on one core, and on all cores (torch's default when OMP_NUM_THREADS is unset, i.e.
+what a TRL user gets); the all-cores run is the fair comparison, since rlvr's processes use every core.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_trl.py             # default sizes, ~1.5 min
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_trl.py             # default sizes, ~3 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_trl.py --smoke     # tiny sizes
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_trl.py --no-trl    # rlvr's side only (TRL not installed)
 
@@ -16,13 +18,14 @@ top-k, the same max tokens and KL coefficient (k3 in the loss on both sides). Di
 user gets: rlvr generates with a vLLM engine actor and trains with a DeepSpeed ZeRO-2 learner actor (one OpenMP
 thread each, the 2 cores shared), scores in a 2-process verifier pool and pushes weights after each step;
 TRL (no vLLM: its supported vLLM range excludes 0.32, and on CPU a TRL user runs HF `generate`) generates and
-trains in one process with `--trl-threads` torch threads (default: torch's, so 1 under OMP_NUM_THREADS=1).
+trains in one process with `--trl-threads` torch threads.
 Prompts are drawn in a different order on each side (both uniformly from the same 20,000 problems).
 Time per step is the wall time between consecutive steps, generation included; the first `--warmup` steps are
 left out of its median; start-up (engines, model load) is reported apart.
 """
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -42,10 +45,9 @@ def reward_at(curve: list[tuple[float, float]], t: float) -> float:
     return statistics.mean(done[-SMOOTH:])
 
 
-def run_rlvr(args, model: str) -> dict:
-
+def run_rlvr(args, model: str, schedule: str) -> dict:
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
-                                    args.lr, args.kl_coef, args.schedule, tempfile.mkdtemp(prefix="bench_trl_"),
+                                    args.lr, args.kl_coef, schedule, tempfile.mkdtemp(prefix="bench_trl_"),
                                     seed=args.seed)
     ray = rl_common.start_ray(2.0)
     t0 = time.perf_counter()
@@ -60,7 +62,7 @@ def run_rlvr(args, model: str) -> dict:
             "startup_s": total - clock[-1]}  # engine + learner start, final checkpoint, shutdown
 
 
-def run_trl(args, model_path: str, problems: list) -> dict:
+def run_trl(args, model_path: str, problems: list, threads: int) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -68,8 +70,7 @@ def run_trl(args, model_path: str, problems: list) -> dict:
 
     from rewards.math import score
 
-    if args.trl_threads:
-        torch.set_num_threads(args.trl_threads)
+    torch.set_num_threads(threads)
     t_start = time.perf_counter()
     data = Dataset.from_list([{"prompt": p.prompt, "answer": p.gold} for p in problems])
 
@@ -128,9 +129,10 @@ def report(results: dict, warmup: int) -> None:
             (f"reward at equal wall {t_common:.0f}s", {n: f"{reward_at(curve[n], t_common):.3f}" for n in names})]
     for label, cells in rows:
         print(f"{label:34s}" + "".join(f"{cells[n]:>12s}" for n in names))
-    if "trl" in results:
-        print(f"\nratio rlvr/TRL step throughput: {med['trl'] / med['rlvr']:.2f}x  (target >= 2x at equal or "
-              f"better reward; rewards are means of the last {SMOOTH} training batches)")
+    for r in (n for n in names if n.startswith("rlvr")):
+        for t in (n for n in names if n.startswith("TRL")):
+            print(f"ratio {r} / {t} step throughput: {med[t] / med[r]:.2f}x")
+    print(f"(target >= 2x at equal or better reward; rewards are means of the last {SMOOTH} training batches)")
 
 
 def main() -> None:
@@ -143,9 +145,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--micro-batch-tokens", type=int, default=8192, help="rlvr learner.micro_batch_tokens")
-    ap.add_argument("--schedule", default="sync", choices=["sync", "async"], help="rlvr train.schedule")
-    ap.add_argument("--trl-threads", type=int, default=None,
-                    help="torch threads of the TRL process (default: torch's, i.e. $OMP_NUM_THREADS or all cores)")
+    ap.add_argument("--schedules", default="sync,async", help="rlvr train.schedule values to run, comma-separated")
+    ap.add_argument("--trl-threads", default=f"1,{os.cpu_count()}",
+                    help="torch thread counts to run TRL with, comma-separated (default: one core, and all cores "
+                         "as TRL uses by default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-trl", action="store_true", help="run rlvr's side only (when trl is not installed)")
     ap.add_argument("--model", help="HF model directory to start from instead of the embedded prior")
@@ -153,24 +156,29 @@ def main() -> None:
     args = ap.parse_args()
     if args.smoke:
         args.prompts, args.n, args.max_tokens, args.steps, args.warmup = 2, 4, 24, 3, 1
+        args.schedules, args.trl_threads = "async", "1"
 
-    import torch
-
+    schedules = args.schedules.split(",")
+    threads = [int(t) for t in args.trl_threads.split(",")]
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
-                                    args.lr, args.kl_coef, args.schedule, tempfile.gettempdir())
+                                    args.lr, args.kl_coef, schedules[0], tempfile.gettempdir())
     model = args.model or rl_common.prior_path(cfg)
     print(f"settings: prompts={args.prompts} n={args.n} max_tokens={args.max_tokens} lr={args.lr:g} "
-          f"kl_coef={args.kl_coef:g} steps={args.steps} (warm-up {args.warmup}) rlvr schedule={args.schedule} "
-          f"TRL torch threads={args.trl_threads or torch.get_num_threads()}; {rl_common.load_note()}", flush=True)
-    results = {"rlvr": run_rlvr(args, model)}
-    print(f"rlvr done; {rl_common.load_note()}", flush=True)
+          f"kl_coef={args.kl_coef:g} steps={args.steps} (warm-up {args.warmup}) rlvr schedules={schedules} "
+          f"TRL torch threads={threads}; {rl_common.load_note()}", flush=True)
+    results = {}
+    for schedule in schedules:
+        results[f"rlvr {schedule}"] = run_rlvr(args, model, schedule)
+        print(f"rlvr {schedule} done; {rl_common.load_note()}", flush=True)
     if args.no_trl:
         print("TRL side skipped (--no-trl): only rlvr's numbers below")
     else:
         from cluster.data_loading import load_specs
 
-        results["trl"] = run_trl(args, model, load_specs(cfg.data.train))  # rlvr's training problems
-        print(f"TRL done; {rl_common.load_note()}", flush=True)
+        problems = load_specs(cfg.data.train)  # rlvr's training problems
+        for t in threads:
+            results[f"TRL {t} thr"] = run_trl(args, model, problems, t)
+            print(f"TRL ({t} threads) done; {rl_common.load_note()}", flush=True)
     report(results, args.warmup)
 
 

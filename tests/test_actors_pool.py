@@ -146,6 +146,18 @@ def test_seeded_sampling_survives_prefill_larger_than_one_scheduler_step(pool):
     assert [len(g) for g in out] == [2] * 50
 
 
+def test_responses_decoded_once_read_as_vllm_detokenizes_them(pool):
+    # Without stop strings the engine decodes finished responses itself; a stop string that never occurs
+    # makes vLLM detokenize as it goes. Same seed, same tokens: the texts must agree.
+    base = SamplingConfig(n=3, max_tokens=24, seed=5)
+    ours = pool.generate(PROMPTS, base)
+    vllms = pool.generate(PROMPTS, base.model_copy(update={"stop": ["\x00never\x00"]}))
+    pairs = [(a, b) for ga, gb in zip(ours, vllms) for a, b in zip(ga, gb)]
+    assert all(a.response_ids == b.response_ids and a.logprobs == b.logprobs for a, b in pairs)
+    assert [a.text for a, _ in pairs] == [b.text for _, b in pairs]
+    assert sum(len(a.text) for a, _ in pairs) > 100  # real text was compared, not empty strings
+
+
 def test_stop_token_ids_and_stop_strings_end_samples_with_reason_stop(pool):
     base = SamplingConfig(n=1, max_tokens=30, seed=21)
     ref = pool.generate(PROMPTS[:1], base)[0][0]

@@ -60,7 +60,7 @@ def test_bench_trl_smoke_compares_rlvr_with_trl_or_says_trl_is_missing():
     for pattern in EXPECTED["bench_trl.py"]:
         assert re.search(pattern, out), f"bench_trl.py --smoke did not print /{pattern}/:\n{out[-3000:]}"
     if have_trl:
-        assert re.search(r"ratio rlvr/TRL step throughput: [\d.]+x", out), out[-3000:]
+        assert re.search(r"ratio rlvr async / TRL 1 thr step throughput: [\d.]+x", out), out[-3000:]
     else:
         assert "TRL side skipped" in out, out[-3000:]
         warnings.warn("trl is not installed: bench_trl.py smoke ran rlvr's side only (pip install trl==1.16.0)")
