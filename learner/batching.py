@@ -108,7 +108,7 @@ class PackedBatch:
 
 def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int | None = None,
             share_prompts: bool = False) -> PackedBatch:
-    """Pack samples into rows of at most max(row_tokens, longest unit) tokens (None: one row), sharing prompts
+    """Pack samples into rows of at most max(row_tokens, longest sample) tokens (None: one row), sharing prompts
     if asked, and lay out `fields` (per-target-token lists or per-sample scalars) along the target tokens, in
     sample order."""
     for s_idx, s in enumerate(samples):
@@ -118,11 +118,13 @@ def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int |
                 f"sample {s_idx}: need len(ids)==len(loss_mask)>=2 and loss_mask[0]==0 (a first token has no "
                 f"context); got {len(seq)} ids, {len(mask)} mask, mask[0]={mask[:1]}"
             )
-    if share_prompts:
-        units, unit_len = shared_units(samples, row_tokens)
+    lengths = [len(s["ids"]) for s in samples]
+    cap = max(row_tokens or sum(lengths), max(lengths))  # row capacity: at least the longest sample
+    if share_prompts:  # a group shares its prompt within a row, so long responses still share up to `cap`
+        units, unit_len = shared_units(samples, cap)
     else:
-        units, unit_len = [[i] for i in range(len(samples))], [len(s["ids"]) for s in samples]
-    packed = pack_micro_batches(unit_len, max(row_tokens or sum(unit_len), max(unit_len)))
+        units, unit_len = [[i] for i in range(len(samples))], lengths
+    packed = pack_micro_batches(unit_len, cap)
     T = max(sum(unit_len[u] for u in row) for row in packed)
     rows = [[units[u] for u in row] for row in packed]
     ids = torch.zeros(len(rows), T, dtype=torch.long)  # pad id 0; pad tails are blocks of their own

@@ -37,8 +37,9 @@ class LearnerConfig(BaseModel):
     grad_clip: float = Field(1.0, ge=0, description="Global grad-norm clip; 0 = off.")
     micro_batch_tokens: int = Field(4096, gt=0, description="Token budget of one packed micro-batch per rank.")
     row_tokens: int | None = Field(
-        256, gt=0, description="A micro-batch is packed into rows of at most this many tokens (a longer sample "
-                               "sets the row length); attention costs row length squared. None = one row.")
+        256, gt=0, description="A micro-batch is packed into rows of at most this many tokens, or of the longest "
+                               "sample's length if that is more; attention costs row length squared. None = one "
+                               "row per micro-batch.")
     share_prompts: bool = Field(
         True, description="Lay out samples with the same prompt (a GRPO group) as the prompt once plus each "
                           "response, masked so each response sees only the prompt and itself: the same "

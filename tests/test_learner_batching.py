@@ -97,6 +97,10 @@ def test_shared_prompt_layout_gives_each_sample_its_own_logprobs(tmp_path):
     assert mask[6, :3].all() and not mask[6, 3:6].any() and mask[6, 6]  # sample 2 sees the prompt, not sample 1
     assert not mask[12, :12].any()  # the next unit sees nothing before it
     assert shared_units(samples, budget=8) == ([[0, 1], [3], [2]], [8, 7, 5])  # split when a unit would exceed
+    # samples longer than row_tokens widen the row to the longest one, and still share prompts within it
+    long = [rl_sample([1, 5, 6], [7] * 6), rl_sample([1, 5, 6], [8, 2]), rl_sample([1, 5, 6], [9, 2])]
+    assert collate(long, row_tokens=4, share_prompts=True).input_ids.tolist() == [
+        [1, 5, 6, 7, 7, 7, 7, 7, 7], [1, 5, 6, 8, 2, 9, 2, 0, 0]]
 
 
 def _logits_targets(model, pb):
