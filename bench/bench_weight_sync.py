@@ -127,16 +127,16 @@ def bench_model(kind: str, buckets_mb: list[float], repeats: int, tmp: str) -> l
     from actors.config import RolloutConfig
     from actors.pool import RolloutPool
     from cluster.config import WeightSyncConfig
-    from cluster.sync import WeightSync, _free_port
+    from cluster.sync import WeightSync
     from learner.config import AlgoConfig, LearnerConfig
-    from learner.group import LearnerGroup
+    from learner.group import LearnerGroup, free_port
 
     model_dir, n_params = make_model(kind, os.path.join(tmp, kind))
     pool = RolloutPool(model_dir, RolloutConfig(dtype="bfloat16", max_model_len=256, kv_cache_gib=0.1,
                                                 enable_prefix_caching=True))
     group = LearnerGroup(LearnerConfig(dtype="bf16", zero_stage=2), AlgoConfig(), model_dir)
     learner, engine = group.workers[0], pool.engines[0]
-    port = _free_port()
+    port = free_port()
     ray.get([learner.__ray_call__.remote(_join, port, 0), engine.__ray_call__.remote(_join, port, 1)])
     rows, version = [], 0
     try:

@@ -11,11 +11,12 @@ learner's side of the collective group uses the same timeout, so a hung engine c
 """
 from __future__ import annotations
 
-import socket
 import time
 
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
+
+from learner.group import free_port
 
 
 class WeightSyncError(RuntimeError):
@@ -24,12 +25,6 @@ class WeightSyncError(RuntimeError):
 
 class WeightSyncTimeout(WeightSyncError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_all(refs: list, names: list[str], timeout_s: float, what: str) -> list:
@@ -104,7 +99,7 @@ class WeightSync:
         return all(answers[i]["in_group"] for i in range(n))
 
     def _form_group(self) -> None:
-        port = _free_port()
+        port = free_port()
         world = len(self.pool.engines) + 1
         engine_refs = self.pool.join_weight_group(self.host, port, self.cfg.timeout_s)
         learner_ref = self.group.start_weight_broadcast_group(self.host, port, world, self.cfg.timeout_s)

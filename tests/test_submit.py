@@ -1,7 +1,6 @@
 """`rlvr submit` against a real Ray head started here with `ray start --head` (and stopped afterwards)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,17 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from learner.group import free_port
 from learner.tiny_model import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

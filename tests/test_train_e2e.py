@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from tiny_recipe import write_recipe
 
 from learner.tiny_model import make_tiny_qwen2
 
@@ -30,28 +30,11 @@ def setup(tmp_path_factory):
 
 
 def recipe(root: Path, model: str, data: Path, name: str, steps: int, **extra) -> Path:
-    cfg = {
-        "model": {"path": model},
-        "data": {"train": [{"name": "jsonl", "path": str(data), "kind": "math",
-                            "fields": {"prompt": "question", "answer": "answer"}}],
-                 "eval": [{"name": "jsonl", "path": str(data), "kind": "math", "limit": 4,
-                           "fields": {"prompt": "question", "answer": "answer"}}]},
-        "rollout": {"dtype": "float32", "max_model_len": 128, "kv_cache_gib": 0.25,
-                    "prompt": {"format": "base", "template": "{prompt}"}},
-        "sampling": {"n": 2, "temperature": 1.0, "max_tokens": 12},
-        "learner": {"zero_stage": 2, "lr": 1e-3, "micro_batch_tokens": 512},
-        "algo": {"advantage": "grpo"},
-        "train": {"steps": steps, "prompts_per_step": 2, "seed": 3, "checkpoint_every": 1, "keep_checkpoints": 5,
-                  "reward_workers": 1},
-        "output": {"dir": str(root / "runs"), "name": name, "tensorboard": False},
-        "ray": {"num_cpus": 2},
-    }
-    for k, v in extra.items():
-        section, key = k.split("__")
-        cfg[section][key] = v
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    """The shared tiny recipe with held-out evaluation (4 problems), 12 tokens and 5 checkpoints kept."""
+    spec = {"name": "jsonl", "path": str(data), "kind": "math", "limit": 4,
+            "fields": {"prompt": "question", "answer": "answer"}}
+    return write_recipe(root, name, data, model, steps=steps, data__eval=[spec], sampling__max_tokens=12,
+                        train__keep_checkpoints=5, **extra)
 
 
 def rlvr(*args, **kw):
