@@ -24,6 +24,7 @@ EQUIVALENT = [
     ("18", "She makes 9 * 2 = $18.\n#### 18"), (r"(3,\infty)\cup(-\infty,2)", r"(-\infty, 2) \cup (3, \infty)"),
     ("y^2+x^2-1=0", "x^2+y^2=1"), (r"\sqrt{2}", "1.414"), ("1.5", r"\boxed{\frac{3}{2}}"), ("-\\frac{24}{25}", "-0.96"),
     ("2516_8", "2516_8"), (r"\frac{11}{36}", r"\dfrac{11}{36}"), ("4.5", r"\frac{9}{2}"), (r"\pm 3", r"3, -3"),
+    (r"2\cdot 10^{400}", r"10^{400}+10^{400}"), (r"\sqrt{2}\cdot 10^{400}", r"\sqrt{8}\cdot 10^{400}/2"),
 ]
 NEAR_MISSES = [
     (r"1-\frac{1}{e}", r"1+\frac{1}{e}"), ("[1,2]", "(1,2)"), (r"(2,12)\cup(12,102)", "(2,102)"),
@@ -33,6 +34,9 @@ NEAR_MISSES = [
     (r"\{1,2\}", r"\{1,2,3\}"), ("1,2", "1,2,3"), (r"\begin{pmatrix}1\\2\end{pmatrix}", r"\begin{pmatrix}2\\1\end{pmatrix}"),
     (r"\frac{\sqrt3}{2}", r"\frac{\sqrt2}{2}"), ("x^2-1", "x^2+1"), (r"\text{Tuesday}", r"\text{Monday}"), ("25", "250"),
     ("0.1", "0.01"), (r"2\pi", r"\pi"), ("y=2x+1", "y=2x-1"), ("6-9i", "6+9i"),
+    # past 1e308 floats overflow to inf: different huge values must not compare equal through it
+    ("999^{999}", "998^{999}"), ("999!", "998!"), (r"\sqrt{2}\cdot 10^{400}", r"\sqrt{3}\cdot 10^{400}"),
+    (r"\infty", r"-\infty"),
 ]
 
 

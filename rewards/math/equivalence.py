@@ -59,18 +59,37 @@ def _sympy_equal(a, b) -> bool:
         if a.free_symbols != b.free_symbols:
             return False
         if not a.free_symbols:
-            return _close(complex(sympy.N(a, 30)), complex(sympy.N(b, 30)))
+            if a.is_Rational and b.is_Rational:  # exact values (999^999 evaluates to an Integer): a != b
+                return False
+            return _close_exact_range(sympy.N(a, 30), sympy.N(b, 30))
         # Random points first: cheap, and they reject almost every wrong answer before any simplify.
         syms = sorted(a.free_symbols, key=str)
         rng = random.Random(0)
         for _ in range(3):
             point = {x: sympy.Float(rng.uniform(0.3, 2.7), 30) for x in syms}
-            if not _close(complex(a.evalf(30, subs=point)), complex(b.evalf(30, subs=point))):
+            if not _close_exact_range(a.evalf(30, subs=point), b.evalf(30, subs=point)):
                 return False
         # Equal to 1e-9 at three random points: a different expression would need to agree there by chance.
         return True
     except Exception:
         return False
+
+
+def _close_exact_range(x, y) -> bool:
+    """`_close` for evaluated sympy numbers of any size: past ~1e308 Python floats overflow to inf, and two
+    different huge values would then compare equal, so those are compared in sympy's unbounded floats."""
+    import sympy
+
+    try:
+        cx, cy = complex(x), complex(y)
+    except (TypeError, OverflowError):
+        cx = cy = complex("inf")
+    if cmath.isfinite(cx) and cmath.isfinite(cy):
+        return _close(cx, cy)
+    if x.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or y.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+        return x == y  # true infinities: equal only if identical (a == b was already tried on the exact forms)
+    close = sympy.Abs(x - y) <= _REL_TOL * sympy.Max(sympy.Abs(x), sympy.Abs(y))
+    return close is sympy.true
 
 
 def _close(x: complex, y: complex) -> bool:
