@@ -12,15 +12,17 @@ STORIES_DIR = os.path.normpath(os.path.join(DATA_DIR, "models", "stories260K-hf"
 
 
 def make_tiny_qwen2(out_dir: str, seed: int = 0, hidden: int = 64, layers: int = 2, vocab: int = 512,
-                    tokenizer_dir: str | None = STORIES_DIR) -> str:
-    """Write config + random weights (+ tokenizer files if tokenizer_dir exists) to out_dir; returns out_dir."""
+                    tokenizer_dir: str | None = STORIES_DIR, heads: int = 2, kv_heads: int = 1,
+                    intermediate: int | None = None, init_std: float = 0.02) -> str:
+    """Write config + random weights (+ tokenizer files if tokenizer_dir exists) to out_dir; returns out_dir.
+    `intermediate` defaults to 2 * hidden; `init_std` is the weights' normal init scale."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    config = Qwen2Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=1,
+    config = Qwen2Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate or 2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                          max_position_embeddings=512, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,
-                         pad_token_id=0)
+                         pad_token_id=0, initializer_range=init_std)
     torch.manual_seed(seed)
     Qwen2ForCausalLM(config).save_pretrained(out_dir)
     if tokenizer_dir and os.path.isdir(tokenizer_dir):
