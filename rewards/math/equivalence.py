@@ -86,7 +86,9 @@ def _close_exact_range(x, y) -> bool:
         cx = cy = complex("inf")
     if cmath.isfinite(cx) and cmath.isfinite(cy):
         return _close(cx, cy)
-    if x.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan) or y.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+    if x.has(sympy.nan) or y.has(sympy.nan):  # undefined, as `_close` treats NaN
+        return False
+    if x.has(sympy.oo, -sympy.oo, sympy.zoo) or y.has(sympy.oo, -sympy.oo, sympy.zoo):
         return x == y  # true infinities: equal only if identical (a == b was already tried on the exact forms)
     close = sympy.Abs(x - y) <= _REL_TOL * sympy.Max(sympy.Abs(x), sympy.Abs(y))
     return close is sympy.true
