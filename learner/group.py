@@ -198,9 +198,7 @@ class LearnerGroup:
             mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(idx.tolist(), w)]
             results, orders = self._run(lambda w: w.train_step, mb, on_policy)
             if on_policy:  # the log-probs the update computed are the old ones (one mini-batch: mb = samples)
-                self._scatter(samples, results, orders, ("logp",))
-                for s in samples:
-                    s["old_logp"] = s.pop("logp")
+                self._scatter(samples, results, orders, ("old_logp",))
             out.append(results)
         return out
 

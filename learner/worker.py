@@ -180,7 +180,7 @@ class LearnerWorker:
         for the critic also old_values and returns. Returns sums for the group to reduce.
 
         `on_policy`: this step is the only one on its batch, so the old log-probs are the current ones; they
-        are taken from this forward (detached) instead of a separate pass, and returned per sample as `logp`."""
+        are taken from this forward (detached) instead of a separate pass, and returned per sample as `old_logp`."""
         algo = self.algo
         fields = (() if on_policy else ("old_logp",)) + ("adv", "rollout_logp", "weight") + \
             (("ref_logp",) if self.ref is not None else ())
@@ -220,7 +220,7 @@ class LearnerWorker:
         if self.critic is not None:
             stats.update(self._critic_step(micro_batches))
         stats["seconds"] = time.perf_counter() - t0
-        return dict(stats, logp=logp_rows) if on_policy else dict(stats)
+        return dict(stats, old_logp=logp_rows) if on_policy else dict(stats)
 
     def _critic_step(self, micro_batches: list[list[dict]]) -> dict[str, float]:
         fields = ("old_values", "returns", "weight")

@@ -113,7 +113,7 @@ def test_on_policy_step_takes_old_logprobs_from_its_own_forward(model_dir):
                               on_policy=True)
     one_pass = w.state_dict_cpu()
     w.close()
-    for (s,), row in zip(mbs, m_one_pass.pop("logp")):
+    for (s,), row in zip(mbs, m_one_pass.pop("old_logp")):
         torch.testing.assert_close(torch.tensor(row), torch.tensor(s["old_logp"]), atol=1e-6, rtol=0)
     assert m_one_pass == pytest.approx({**m_two_pass, "seconds": m_one_pass["seconds"]}, abs=1e-6)
     for n in two_pass:
