@@ -18,6 +18,13 @@ import copy as _copy
 import math as _math
 
 
+def _kind(x):
+    """Type name; a non-plain object returned through the sandbox wall (rewards.code) carries its own."""
+    if type(x).__name__ == "Remote":
+        return x._type
+    return type(x).__module__ + "." + type(x).__qualname__
+
+
 def _same(got, want, atol):
     if isinstance(want, float) or (isinstance(got, float) and isinstance(want, int)):
         if isinstance(got, bool) or not isinstance(got, (int, float)):
@@ -32,7 +39,7 @@ def _same(got, want, atol):
         return (isinstance(got, dict) and got.keys() == want.keys()
                 and all(_same(got[k], want[k], atol) for k in want))
     if type(want).__eq__ is object.__eq__:  # identity equality only (e.g. re.Match): compare the repr
-        return type(got) is type(want) and repr(got) == repr(want)
+        return _kind(got) == _kind(want) and repr(got) == repr(want)
     return got == want
 
 

@@ -1,35 +1,69 @@
-"""Runs inside the sandbox (started by rewards.code): drop privileges, arm guards, run program + tests.
+"""Runs inside the sandbox (started by rewards.code, after rewards/code_wire.py's text): build the walls,
+run the program, then answer the trusted checker's calls with plain values.
 
-It reads one JSON request from stdin so that nothing the program could read lies on disk. It is run
-with `python -I -c <this file's source>`: it must import only the standard library.
-Only if the tests finish does it write the secret token to fd 1; rewards.code checks for it, so a
-program that exits early (`sys.exit(0)`, `os._exit(0)`) does not pass.
+It never sees the tests and never decides anything: the checker (rewards/code_checker.py, another process
+outside this sandbox) runs the tests and asks this process only "call NAME with these arguments". So a
+program that patches builtins, reads frames, prints tokens or exits early changes nothing the checker trusts.
+It reads one JSON request from stdin so that nothing the program could read lies on disk.
 """
 
 
-def _main() -> None:
-    import json
+def _mountpoints() -> list[tuple[str, int]]:
+    """(mount point, locked per-mount flags to keep) for every mount this process sees."""
+    import re
+
+    keep = {"nosuid": 2, "nodev": 4, "noexec": 8, "noatime": 1024, "nodiratime": 2048, "relatime": 1 << 21}
+    out = []
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        out.append((point, sum(keep.get(o, 0) for o in fields[5].split(","))))
+    return out
+
+
+def _build_walls(work: str) -> None:
+    """Private mounts: everything read-only, the work directory writable at /tmp, /var/tmp and /dev/shm."""
+    import ctypes
     import os
-    import sys
 
-    req = json.loads(sys.stdin.read())
-    token, work = req.pop("token"), req["work"]
-    if req["mount_tmp"]:  # private /tmp, /var/tmp, /dev/shm: the program cannot touch the shared ones
-        import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 1, 32, 4096, 16384, 1 << 18
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        for target in ("/var/tmp", "/dev/shm", "/tmp"):  # /tmp last: `work` lives under it
-            if os.path.isdir(target) and libc.mount(work.encode(), target.encode(), None, 4096 | 16384, None):
-                raise OSError(ctypes.get_errno(), f"sandbox: cannot bind the work directory over {target}")
-        work = "/tmp"  # the work directory is now seen at /tmp (and the real one is hidden under it)
-        os.environ["HOME"] = os.environ["TMPDIR"] = work
-    if req["uid"] is not None:
+    def mount(src, target, flags):
+        if libc.mount(src and src.encode(), target.encode(), None, flags, None):
+            raise OSError(ctypes.get_errno(), f"sandbox: mount {src} -> {target} (flags {flags:#x}) failed")
+
+    mount(None, "/", ms_rec | ms_private)
+    # The new /proc of our PID namespace (unshare --mount-proc) shows only sandbox processes.
+    writable = [t for t in ("/var/tmp", "/dev/shm", "/tmp") if os.path.isdir(t)]
+    for point, locked in _mountpoints():
+        if point not in writable:  # a mount that cannot be made read-only stays a hole: refuse to run
+            mount(None, point, ms_remount | ms_bind | ms_rdonly | locked)
+    for target in writable:  # /tmp last: `work` lives under it
+        mount(work, target, ms_bind | ms_rec)
+
+
+def _drop_power(req: dict) -> None:
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if req["uid"] is not None:  # root: a private uid (drops every capability)
         os.setgroups([])
         os.setgid(req["uid"])
         os.setuid(req["uid"])
-    os.chdir(work)
-    allowed = (os.path.realpath(work) + os.sep, "/tmp/", "/var/tmp/", "/dev/shm/") if req["mount_tmp"] else (
-        os.path.realpath(work) + os.sep,)
+    elif req["userns"]:  # unprivileged: a nested user namespace owns nothing, so no mount can be undone
+        if libc.unshare(0x10000000):  # CLONE_NEWUSER
+            raise OSError(ctypes.get_errno(), "sandbox: nested user namespace failed")
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binary gives power back
+
+
+def _audit_hook(work: str, extra_allowed: tuple):
+    """Defence in depth (the walls above are the real guard): refuse sockets, signals, subprocesses and
+    writes outside the work directory at the Python level."""
+    import os
+
+    allowed = (os.path.realpath(work) + os.sep,) + extra_allowed
     blocked = {"socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo", "os.kill", "os.killpg",
                "os.system", "subprocess.Popen", "os.posix_spawn", "os.exec", "ctypes.dlopen", "os.setuid",
                "pty.spawn"}
@@ -40,27 +74,108 @@ def _main() -> None:
         if isinstance(path, int):
             return True
         full = os.path.realpath(os.path.join(work, os.fsdecode(path)))
-        return (full + os.sep).startswith(allowed) or full in ("/dev/null",)
+        return (full + os.sep).startswith(allowed) or full == "/dev/null"
 
     def hook(event, args):
-        # Defence in depth: the namespaces and the unprivileged uid are the real walls.
-        if event in blocked or event.startswith("socket.") and event != "socket.__new__" and event != "socket.gethostname":
+        if event in blocked or event.startswith("socket.") and event not in ("socket.__new__", "socket.gethostname"):
             raise PermissionError(f"sandbox: {event} is not allowed")
         if event == "open" and args[0] is not None:
             mode, flags = args[1], args[2] or 0
-            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or flags & (os.O_WRONLY | os.O_RDWR
-                                                                                           | os.O_CREAT | os.O_TRUNC)
+            writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or flags & (
+                os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             if writes and not inside(args[0]):
                 raise PermissionError(f"sandbox: writing {args[0]!r} outside the work directory is not allowed")
         elif event in write_events and args and not inside(args[0]):
             raise PermissionError(f"sandbox: {event} on {args[0]!r} outside the work directory is not allowed")
 
-    sys.addaudithook(hook)
-    namespace = {"__name__": "__main__"}
-    exec(compile(req["program"], "solution.py", "exec"), namespace)
-    exec(compile(req["tests"], "tests.py", "exec"), namespace)
+    return hook
+
+
+def _serve(ns: dict, rfd: int, wfd: int) -> None:
+    """Answer {"op": "call"|"attr", "t": target, ...} frames until the checker hangs up."""
+    handles: dict[int, object] = {}
+
+    def handle(obj):
+        handles[len(handles)] = obj
+        try:
+            text = repr(obj)[:200]
+        except BaseException:
+            text = "<unrepresentable>"
+        return ["h", len(handles) - 1, f"{type(obj).__module__}.{type(obj).__qualname__}", text]
+
+    def resolve(hid, _type, _repr):
+        return handles[hid]
+
+    while True:
+        try:
+            req = recv(rfd)
+        except WireError:
+            return
+        try:
+            kind, key = req["t"]
+            target = ns[key] if kind == "n" else handles[key]
+            if req["op"] == "attr":
+                result = getattr(target, req["n"])
+            elif req["op"] == "setattr":
+                result = setattr(target, req["n"], decode(req["v"], resolve))
+            else:
+                args = [decode(a, resolve) for a in req["a"]]
+                kwargs = {k: decode(v, resolve) for k, v in req["k"]}
+                result = target(*args, **kwargs)
+            reply = {"v": encode(result, handle)}
+        except BaseException as e:  # SystemExit too: a program that exits inside a call just failed it
+            reply = {"x": [type(e).__name__, str(e)[:500]]}
+        send(wfd, reply)
+
+
+def _main() -> None:
+    import collections
+    import json
+    import os
+    import sys
+    import traceback
+    import types
+
+    global _DICT_LIKE
+    _DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
+    req = json.loads(sys.stdin.read())
+    work, (rfd, wfd) = req["work"], req["fds"]
+    if req["namespaces"]:
+        _build_walls(work)
+        work = "/tmp"  # the work directory is now seen at /tmp (and the real one is hidden under it)
+        os.environ["HOME"] = os.environ["TMPDIR"] = work
+    _drop_power(req)
+    os.chdir(work)
+    sys.addaudithook(_audit_hook(work, ("/tmp/", "/var/tmp/", "/dev/shm/") if req["namespaces"] else ()))
+    ns = {"__name__": "__main__"}
+    try:
+        exec(compile(req["program"], "solution.py", "exec"), ns)
+    except BaseException as e:
+        traceback.print_exc()
+        sys.stderr.flush()
+        send(wfd, {"loaded": False, "error": f"{type(e).__name__}: {str(e)[:500]}"})
+        os._exit(1)
+    class _NotPlain(Exception):
+        pass
+
+    def not_plain(obj):
+        raise _NotPlain
+
+    names = {}
+    for key, value in list(ns.items()):
+        if key.startswith("__"):
+            continue
+        if type(value) is types.ModuleType:
+            names[key] = ["m", str(value.__name__)]
+        else:
+            try:
+                names[key] = ["value", encode(value, not_plain)]
+            except (_NotPlain, WireError, RecursionError):
+                names[key] = ["ref"]  # callables and other objects: the checker reaches them by name
     sys.stdout.flush()
-    os.write(1, ("\n" + token + "\n").encode())
+    send(wfd, {"loaded": True, "names": names})
+    _serve(ns, rfd, wfd)
+    sys.stdout.flush()
     os._exit(0)
 
 
