@@ -108,17 +108,21 @@ def _namespace(names: dict, targets: set) -> dict:
     the program's module imports imported here afresh."""
     import builtins
     import importlib
+    import sys
 
     ns = {"__name__": "__main__", "__builtins__": builtins}
     for key, spec in names.items():
         if type(key) is not str or key.startswith("__") or type(spec) is not list or (
                 hasattr(builtins, key) and key not in targets):
             continue
-        if spec[:1] == ["m"] and type(spec[1]) is str:
-            try:
-                ns[key] = importlib.import_module(spec[1])
-            except Exception:  # a module the program faked or this interpreter lacks: the tests do without
-                pass
+        module = key if key in sys.stdlib_module_names and key not in targets else (
+            spec[1] if spec[:1] == ["m"] and type(spec[1]) is str else None)
+        if module is not None:  # `math` is the real math module here, whatever the program bound to it
+            if module.partition(".")[0] in sys.stdlib_module_names:
+                try:
+                    ns[key] = importlib.import_module(module)
+                except Exception:  # a module this interpreter lacks: the tests do without
+                    pass
         elif spec[:1] == ["value"]:
             ns[key] = decode(spec[1], lambda *_: None)
         else:

@@ -21,16 +21,32 @@ def _mountpoints() -> list[tuple[str, int]]:
     return out
 
 
+_SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/dev", "/proc", "/sys",
+           "/tmp", "/var/tmp")
+
+
+def _kept_paths() -> set[str]:
+    """What the program may see: the system directories and this interpreter's own installation."""
+    import os
+    import sys
+
+    paths = list(_SYSTEM) + [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
+                             os.path.dirname(os.path.realpath(sys.executable))]
+    return {os.path.realpath(p) for p in paths if p and os.path.isdir(p)}
+
+
 def _build_walls(work: str) -> None:
-    """Private mounts: everything read-only, the work directory writable at /tmp, /var/tmp and /dev/shm."""
+    """Private mounts: everything read-only; every directory that is neither a system directory nor part
+    of the interpreter hidden under an empty tmpfs (datasets, checkpoints, home directories, the repo); the
+    work directory writable at /tmp, /var/tmp and /dev/shm."""
     import ctypes
     import os
 
     libc = ctypes.CDLL(None, use_errno=True)
-    ms_rdonly, ms_remount, ms_bind, ms_rec, ms_private = 1, 32, 4096, 16384, 1 << 18
+    ms_rdonly, ms_nosuid, ms_nodev, ms_remount, ms_bind, ms_rec, ms_private = 1, 2, 4, 32, 4096, 16384, 1 << 18
 
-    def mount(src, target, flags):
-        if libc.mount(src and src.encode(), target.encode(), None, flags, None):
+    def mount(src, target, flags, fstype=None, data=None):
+        if libc.mount(src and src.encode(), target.encode(), fstype, flags, data):
             raise OSError(ctypes.get_errno(), f"sandbox: mount {src} -> {target} (flags {flags:#x}) failed")
 
     mount(None, "/", ms_rec | ms_private)
@@ -39,8 +55,24 @@ def _build_walls(work: str) -> None:
     for point, locked in _mountpoints():
         if point not in writable:  # a mount that cannot be made read-only stays a hole: refuse to run
             mount(None, point, ms_remount | ms_bind | ms_rdonly | locked)
+    keep = _kept_paths()
+    walked = {os.path.dirname(p) for p in keep}
+    while (up := {os.path.dirname(d) for d in walked} - walked):
+        walked |= up
+    for d in sorted(walked):
+        for name in os.listdir(d):
+            path = os.path.join(d, name)
+            if path in keep or path in walked or os.path.islink(path):
+                continue
+            if os.path.isdir(path):
+                mount(b"tmpfs".decode(), path, ms_rdonly | ms_nosuid | ms_nodev, b"tmpfs", b"size=4k")
+            else:
+                mount("/dev/null", path, ms_bind)
     for target in writable:  # /tmp last: `work` lives under it
-        mount(work, target, ms_bind | ms_rec)
+        mount(work, target, ms_bind)
+    locked = dict(_mountpoints())  # the last mount at each point wins: our binds
+    for target in writable:  # a bind copies the read-only flag of the mount it came from: lift it
+        mount(None, target, ms_remount | ms_bind | locked[target])
 
 
 def _drop_power(req: dict) -> None:
