@@ -76,8 +76,11 @@ def _build_walls(work: str) -> None:
 
 
 def _drop_power(req: dict) -> None:
+    if not req["namespaces"]:
+        return  # weak sandbox: ctypes must not be imported before the program runs (see _audit_hook)
     import ctypes
     import os
+    import sys
 
     libc = ctypes.CDLL(None, use_errno=True)
     if req["uid"] is not None:  # root: a private uid (drops every capability)
@@ -88,11 +91,14 @@ def _drop_power(req: dict) -> None:
         if libc.unshare(0x10000000):  # CLONE_NEWUSER
             raise OSError(ctypes.get_errno(), "sandbox: nested user namespace failed")
     libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binary gives power back
+    del sys.modules["ctypes"]  # importing it again is an audited event the weak sandbox refuses
 
 
-def _audit_hook(work: str, extra_allowed: tuple):
+def _audit_hook(work: str, extra_allowed: tuple, weak: bool):
     """Defence in depth (the walls above are the real guard): refuse sockets, signals, subprocesses and
-    writes outside the work directory at the Python level."""
+    writes outside the work directory at the Python level. In the weak sandbox, where this hook is the only
+    guard, also refuse importing the modules that run processes or touch memory without an audit event
+    (`_posixsubprocess.fork_exec`, ctypes); a program can still disable the hook itself (docs/reliability.md)."""
     import os
 
     allowed = (os.path.realpath(work) + os.sep,) + extra_allowed
@@ -108,7 +114,11 @@ def _audit_hook(work: str, extra_allowed: tuple):
         full = os.path.realpath(os.path.join(work, os.fsdecode(path)))
         return (full + os.sep).startswith(allowed) or full == "/dev/null"
 
+    unaudited = {"_posixsubprocess", "_ctypes", "ctypes", "_testcapi", "_testinternalcapi", "_xxsubinterpreters"}
+
     def hook(event, args):
+        if weak and event == "import" and str(args[0]).partition(".")[0] in unaudited:
+            raise PermissionError(f"sandbox: importing {args[0]} is not allowed in the weak sandbox")
         if event in blocked or event.startswith("socket.") and event not in ("socket.__new__", "socket.gethostname"):
             raise PermissionError(f"sandbox: {event} is not allowed")
         if event == "open" and args[0] is not None:
@@ -178,7 +188,8 @@ def _main() -> None:
         os.environ["HOME"] = os.environ["TMPDIR"] = work
     _drop_power(req)
     os.chdir(work)
-    sys.addaudithook(_audit_hook(work, ("/tmp/", "/var/tmp/", "/dev/shm/") if req["namespaces"] else ()))
+    walls = req["namespaces"]
+    sys.addaudithook(_audit_hook(work, ("/tmp/", "/var/tmp/", "/dev/shm/") if walls else (), not walls))
     ns = {"__name__": "__main__"}
     try:
         exec(compile(req["program"], "solution.py", "exec"), ns)
