@@ -15,4 +15,10 @@ def score_batch(kinds, completions: list[str], golds: list, timeout_s: float = 5
     """
     from rewards.pool import default_pool
 
+    kinds = kinds if isinstance(kinds, str) else list(kinds)
+    if "code" in ([kinds] if isinstance(kinds, str) else kinds):
+        from rewards.sandbox import require_wall
+
+        require_wall()  # no sandbox wall and no opt-in: stop here with what is missing, not score 0.0 forever
+
     return default_pool(workers, timeout_s, code_timeout_s).score(kinds, completions, golds)

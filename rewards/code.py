@@ -30,7 +30,7 @@ from rewards.sandbox import (SandboxUnavailable, kill_uid, limits, nproc_limit, 
                              sandbox_mode, sweep_stale_dirs, uid_processes)
 
 __all__ = ["CodeResult", "SandboxUnavailable", "extract_program", "humaneval_tests", "mbpp_tests", "run_tests",
-           "sandbox_mode", "score", "uid_processes"]
+           "sandbox_mode", "score", "uid_processes", "verdict"]
 
 OUTPUT_CAP = 4096
 _HERE = pathlib.Path(__file__).parent
@@ -94,6 +94,8 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
     if uid is not None:
         os.chown(work, uid, uid)
     os.chmod(work, 0o700)
+    # The whole environment is ours (so no -E): PYTHONHASHSEED gives the program and the checker the same
+    # set and dict order, as when both ran in one interpreter (`tuple(set(a) & set(b))` answers).
     env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     to_prog_r, to_prog_w = os.pipe()
@@ -103,12 +105,12 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
     procs = []
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            procs.append(_start(mode["unshare"] + [mode["python"], "-I", "-c", _HARNESS], {
+            procs.append(_start(mode["unshare"] + [mode["python"], "-s", "-P", "-c", _HARNESS], {
                 "program": program, "work": str(work), "uid": uid, "namespaces": mode["wall"] != "weak",
                 "userns": mode["wall"] == "userns", "fds": [to_prog_r, to_check_w]},
                 limits(timeout_s, memory_mb, nproc_limit(mode)), (to_prog_r, to_check_w), stdout=out, stderr=err,
                 cwd=work, env=env))
-        procs.append(_start([sys.executable, "-I", "-c", _CHECKER], {
+        procs.append(_start([sys.executable, "-s", "-P", "-c", _CHECKER], {
             "tests": tests, "fds": [to_check_r, to_prog_w, verdict_w]},
             limits(timeout_s, max(memory_mb, 1024), None),
             (to_check_r, to_prog_w, verdict_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -169,3 +171,14 @@ def mbpp_tests(record: dict) -> str:
 def score(completion: str, tests: str, timeout_s: float = 10.0) -> float:
     """1.0 if the program in `completion` passes `tests`, else 0.0."""
     return float(run_tests(extract_program(completion), tests, timeout_s).passed)
+
+
+_POOL_STATUS = {"passed": "ok", "failed": "ok", "killed": "ok", "timeout": "timeout", "error": "error"}
+
+
+def verdict(completion: str, tests: str, timeout_s: float = 10.0) -> tuple[float, str]:
+    """(reward, status) for the verifier pool: status "ok" when the program was judged (passed or not),
+    "timeout" when it ran out of time, "error" when the verifier could not judge (the pool counts the
+    last two as reward/timeouts and reward/errors instead of hiding them in a 0.0)."""
+    res = run_tests(extract_program(completion), tests, timeout_s)
+    return float(res.passed), _POOL_STATUS[res.reason]

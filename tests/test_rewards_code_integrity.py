@@ -15,7 +15,7 @@ import shutil
 
 import pytest
 
-from rewards.code import humaneval_tests, mbpp_tests, run_tests
+from rewards.code import humaneval_tests, mbpp_tests, run_tests, verdict
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "code"
 
@@ -282,3 +282,17 @@ def test_program_that_raises_in_a_call_fails_and_broken_tests_are_an_error():
     res = run_tests("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3\nassert undefined_helper(1)\n", 10)
     assert res.reason == "failed" and "undefined_helper" in res.output
     assert run_tests("def add(a, b):\n    return a + b\n", "assert add(1,", 10).reason == "error"
+
+
+def test_pool_verdict_separates_judged_programs_from_timeouts_and_verifier_errors():
+    assert verdict("```python\ndef add(a, b):\n    return a + b\n```", EQ, 10) == (1.0, "ok")
+    assert verdict(WRONG, EQ, 10) == (0.0, "ok")
+    assert verdict("while True:\n    pass\n", EQ, 1.5) == (0.0, "timeout")
+    assert verdict(WRONG, "assert add(1,", 10) == (0.0, "error")
+
+
+def test_program_and_tests_see_the_same_set_order():
+    # MBPP's `tuple(set(a) & set(b))` answers depend on string hashing: both processes share one hash seed.
+    program = "def common(a, b):\n    return tuple(set(a) & set(b))\n"
+    tests = "words = ['ab', 'cd', 'ef', 'gh', 'ij', 'kl']\nassert common(words, words[::-1]) == tuple(set(words))\n"
+    assert run_tests(program, tests, 10).passed

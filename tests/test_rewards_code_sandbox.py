@@ -74,6 +74,11 @@ try:
     out.update(escape_passed=esc.passed, escape_output=esc.output)
 except SandboxUnavailable as e:
     out["refused"] = str(e)
+    try:
+        from rewards import score_batch
+        score_batch("code", ["def f():\\n    return 1\\n"], ["assert f() == 1"])
+    except SandboxUnavailable as e:
+        out["batch_refused"] = str(e)
 print(json.dumps(out))
 '''
 
@@ -117,6 +122,7 @@ def test_without_a_wall_code_rewards_are_refused_naming_the_opt_in(canary):
     out = _as_nobody(canary, "/nonexistent")  # no `unshare` on PATH: no namespace wall can be built
     assert out["wall"] is None and "refused" in out and "good" not in out
     assert "RLVR_CODE_SANDBOX=weak" in out["refused"] and "unshare" in out["refused"]
+    assert out["batch_refused"] == out["refused"]  # training stops with the same message, not 0.0 rewards
 
 
 def test_weak_sandbox_only_when_opted_in_and_it_stops_the_fork_exec_escape(canary):
