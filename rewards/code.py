@@ -98,12 +98,11 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
     # set and dict order, as when both ran in one interpreter (`tuple(set(a) & set(b))` answers).
     env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-    to_prog_r, to_prog_w = os.pipe()
-    to_check_r, to_check_w = os.pipe()
-    verdict_r, verdict_w = os.pipe()
     out_path, err_path = base / "stdout", base / "stderr"
-    procs = []
+    procs, fds = [], []
     try:
+        fds += [*os.pipe(), *os.pipe(), *os.pipe()]
+        to_prog_r, to_prog_w, to_check_r, to_check_w, verdict_r, verdict_w = fds
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             procs.append(_start(mode["unshare"] + [mode["python"], "-s", "-P", "-c", _HARNESS], {
                 "program": program, "work": str(work), "uid": uid, "namespaces": mode["wall"] != "weak",
@@ -115,7 +114,8 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
             limits(timeout_s, max(memory_mb, 1024), None),
             (to_check_r, to_prog_w, verdict_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=base, env=dict(env, HOME=str(base), TMPDIR=str(base))))
-        for fd in (to_prog_r, to_prog_w, to_check_r, to_check_w, verdict_w):
+        for fd in (to_prog_r, to_prog_w, to_check_r, to_check_w, verdict_w):  # only the children hold these
+            fds.remove(fd)
             os.close(fd)
         prog, checker = procs
         timed_out, prog_rc = False, None
@@ -128,6 +128,7 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
             _kill(p)
         if uid is not None:
             kill_uid(uid)
+        fds.remove(verdict_r)
         with os.fdopen(verdict_r, "rb") as f:
             raw = f.read(65536)
         output = _read_capped(out_path) + _read_capped(err_path)
@@ -148,6 +149,8 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
         for p in procs:
             if p.returncode is None:
                 _kill(p)
+        for fd in fds:
+            os.close(fd)
         shutil.rmtree(base, ignore_errors=True)
 
 

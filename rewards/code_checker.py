@@ -87,16 +87,23 @@ def _rpc(req):
 
 
 def _targets(tree) -> set:
-    """Names the tests judge: `assert NAME(args without calls) <op> ...` and `check(NAME)`. Only these may
-    shadow a builtin (MBPP asks for functions named `sum` or `max`); any other builtin the program redefines
-    (`len` in `len(f(x)) == 3`, `abs`, `isinstance`, ...) stays the real one here."""
+    """Names the tests judge: `assert NAME(literals) <op> ...` and `check(NAME)`. Only these may shadow a
+    builtin (MBPP asks for functions named `sum` or `max`); any other builtin the program redefines
+    (`len` in `len(f(x)) == 3` or `sorted(res) == [...]`, `abs`, `isinstance`, ...) stays the real one here."""
     import ast
+
+    def literal(node) -> bool:
+        try:
+            ast.literal_eval(node)
+            return True
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return False
 
     out = set()
     for node in ast.walk(tree):
         call = node.test.left if isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) else None
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and not any(
-                isinstance(n, ast.Call) for arg in call.args + call.keywords for n in ast.walk(arg)):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and all(
+                literal(a) for a in call.args + [k.value for k in call.keywords]):
             out.add(call.func.id)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "check":
             out.update(a.id for a in node.args if isinstance(a, ast.Name))
@@ -131,16 +138,22 @@ def _namespace(names: dict, targets: set) -> dict:
 
 
 def _verdict(req) -> dict:
+    import ast
     import traceback
 
     _FDS.update(r=req["fds"][0], w=req["fds"][1])
-    import ast
-
     try:
         tree = ast.parse(req["tests"], "tests.py")
         code = compile(tree, "tests.py", "exec")
     except (SyntaxError, ValueError) as e:
         return {"status": "error", "detail": f"the tests do not compile: {e}"}
+    try:
+        ready = recv(_FDS["r"])
+    except (WireError, OSError) as e:
+        return {"status": "error", "detail": f"the sandbox did not start: {e}"}
+    if type(ready) is not dict or ready.get("ready") is not True:
+        error = ready.get("error") if type(ready) is dict else ready
+        return {"status": "error", "detail": f"the sandbox could not be built: {str(error)[:500]}"}
     try:
         hello = recv(_FDS["r"])
         if type(hello) is not dict or hello.get("loaded") is not True or type(hello.get("names")) is not dict:

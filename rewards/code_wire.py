@@ -3,11 +3,12 @@
 Both ends run as `python -c` source with this file's text in front (rewards.code builds it), so it imports
 only the standard library and defines no entry point.
 
-A frame is a 4-byte big-endian length and UTF-8 JSON. A value is a tagged list:
-  ["N"] None   ["b", bool]   ["i", hex]   ["f", float.hex]   ["c", re, im]   ["s", str]   ["y", hex]
-  ["l", [v...]] list   ["t", [v...]] tuple   ["d", [[k, v]...]] dict   ["S", [v...]] set   ["F", [v...]] frozenset
-  ["T", name] one of the builtin types in _TYPES (tests pass `int` or `str` as arguments)
-  ["h", id, type name, repr]: a handle to a non-plain object that stays in the sandbox.
+A frame is a 4-byte big-endian length and UTF-8 JSON. A value is None, a bool, an int below 2**63, a float
+(NaN and infinities included), a str, or a list whose first item is a tag:
+  ["l", v...] list   ["t", v...] tuple   ["S", v...] set   ["F", v...] frozenset   ["d", k, v, k, v...] dict
+  ["i", hex] a larger int   ["c", re, im] complex   ["y", hex] bytes   ["T", name] one of the builtin types in
+  _TYPES (tests pass `int` or `str` as arguments)   ["h", id, type name, repr] a handle to a non-plain object
+  that stays in the sandbox.
 `encode` accepts only exact builtin types (`type(x) is int`, never isinstance), so an int subclass or an
 object with a forged `__eq__` becomes a handle, never a value. `decode` is the trusted side: whatever bytes
 arrive, it builds only exact builtin types or raises WireError.
@@ -17,10 +18,13 @@ import json as _json
 import os as _os
 import struct as _struct
 
-MAX_FRAME = 8 << 20  # bytes; a larger frame is refused (a program cannot flood the checker)
+MAX_FRAME = 128 << 20  # bytes; a larger frame is refused (a program cannot flood the checker)
 MAX_DEPTH = 64  # nesting of containers
 _TYPES = {t.__name__: t for t in (bool, bytes, complex, dict, float, frozenset, int, list, set, str, tuple)}
-_DICT_LIKE = ()  # filled in by the sandbox: exact stdlib dict subclasses sent as dict (Counter, OrderedDict)
+_DICT_LIKE = ()
+_BIG = 1 << 63  # larger ints travel as hex: JSON readers cap decimal digits
+_TAGS = {list: "l", tuple: "t", set: "S", frozenset: "F"}
+_CONTAINERS = {"l": list, "t": tuple, "S": set, "F": frozenset}  # filled in by the sandbox: exact stdlib dict subclasses sent as dict (Counter, OrderedDict)
 
 
 class WireError(Exception):
@@ -57,73 +61,74 @@ def recv(fd: int):
         raise WireError(f"malformed frame: {type(e).__name__}") from None
 
 
+_SCALARS = {type(None), bool, int, float, str}
+
+
+def _flat(items: list) -> bool:
+    """Every item a JSON scalar that needs no tag (ints within the JSON-safe range)."""
+    kinds = set(map(type, items))
+    if not kinds <= _SCALARS:
+        return False
+    if int not in kinds:
+        return True
+    ints = [v for v in items if type(v) is int] if len(kinds) > 1 else items
+    return -_BIG < min(ints) and max(ints) < _BIG
+
+
 def encode(x, handle, depth: int = 0):
-    """Tagged form of `x`; `handle(x)` returns the ["h", ...] form for anything that is not plain."""
+    """JSON form of `x`; `handle(x)` returns the ["h", ...] form for anything that is not plain."""
     t = type(x)
     if depth > MAX_DEPTH:
         raise WireError(f"value nested deeper than {MAX_DEPTH}")
-    if x is None:
-        return ["N"]
-    if t is bool:
-        return ["b", x]
+    if x is None or t is bool or t is float or t is str:
+        return x
     if t is int:
-        return ["i", hex(x)]
-    if t is float:
-        return ["f", float.hex(x)]
+        return x if -_BIG < x < _BIG else ["i", hex(x)]
+    if t is list or t is tuple or t is set or t is frozenset:
+        items = list.copy(x) if t is list else list(x)
+        if _flat(items):  # the common case, at C speed: a long list of numbers or strings
+            return [_TAGS[t]] + items
+        return [_TAGS[t]] + [encode(v, handle, depth + 1) for v in items]
+    if t is dict or t in _DICT_LIKE:
+        out = ["d"]
+        for k, v in dict.items(x):
+            out += [encode(k, handle, depth + 1), encode(v, handle, depth + 1)]
+        return out
     if t is complex:
-        return ["c", float.hex(x.real), float.hex(x.imag)]
-    if t is str:
-        return ["s", x]
+        return ["c", x.real, x.imag]
     if t is bytes:
         return ["y", bytes.hex(x)]
-    if t is list or t is tuple or t is set or t is frozenset:
-        tag = {list: "l", tuple: "t", set: "S", frozenset: "F"}[t]
-        return [tag, [encode(v, handle, depth + 1) for v in (list.copy(x) if t is list else x)]]
     if t is type and _TYPES.get(x.__name__) is x:
         return ["T", x.__name__]
-    if t is dict or t in _DICT_LIKE:
-        return ["d", [[encode(k, handle, depth + 1), encode(v, handle, depth + 1)] for k, v in dict.items(x)]]
     return handle(x)
 
 
-_SCALARS = {"N": 1, "b": 2, "i": 2, "f": 2, "c": 3, "s": 2, "y": 2, "T": 2}
-
-
 def decode(v, on_handle, depth: int = 0):
-    """Exact builtin values from a tagged form; `on_handle(id, type_name, repr)` builds a handle."""
-    if type(v) is not list or not v or type(v[0]) is not str or depth > MAX_DEPTH:
-        raise WireError(f"not a tagged value: {str(v)[:80]}")
-    tag = v[0]
-    if tag in _SCALARS and len(v) != _SCALARS[tag]:
-        raise WireError(f"tag {tag!r} with {len(v) - 1} fields")
+    """Exact builtin values from a JSON form; `on_handle(id, type_name, repr)` builds a handle."""
+    t = type(v)
+    if v is None or t is bool or t is int or t is float or t is str:
+        return v
+    if t is not list or not v or type(v[0]) is not str or depth > MAX_DEPTH:
+        raise WireError(f"not a value: {str(v)[:80]}")
+    tag, rest = v[0], v[1:]
     try:
-        if tag == "N":
-            return None
-        if tag == "b" and type(v[1]) is bool:
-            return v[1]
-        if tag == "i" and type(v[1]) is str and len(v[1]) <= 100_000:
-            return int(v[1], 16)
-        if tag == "f" and type(v[1]) is str:
-            return float.fromhex(v[1])
-        if tag == "c" and type(v[1]) is str and type(v[2]) is str:
-            return complex(float.fromhex(v[1]), float.fromhex(v[2]))
-        if tag == "s" and type(v[1]) is str:
-            return v[1]
-        if tag == "T" and type(v[1]) is str and v[1] in _TYPES:
-            return _TYPES[v[1]]
-        if tag == "y" and type(v[1]) is str:
-            return bytes.fromhex(v[1])
-        if tag in ("l", "t", "S", "F") and len(v) == 2 and type(v[1]) is list:
-            items = [decode(e, on_handle, depth + 1) for e in v[1]]
-            return {"l": list, "t": tuple, "S": set, "F": frozenset}[tag](items)
-        if tag == "d" and len(v) == 2 and type(v[1]) is list:
-            pairs = [(decode(p[0], on_handle, depth + 1), decode(p[1], on_handle, depth + 1))
-                     for p in v[1] if type(p) is list and len(p) == 2]
-            if len(pairs) != len(v[1]):
-                raise WireError("malformed dict entry")
-            return dict(pairs)
-        if tag == "h" and len(v) == 4 and type(v[1]) is int and type(v[2]) is str and type(v[3]) is str:
-            return on_handle(v[1], v[2][:200], v[3][:200])
+        if tag in _CONTAINERS:
+            if set(map(type, rest)) <= _SCALARS:  # JSON scalars are already exact builtin values
+                return _CONTAINERS[tag](rest)
+            return _CONTAINERS[tag](decode(e, on_handle, depth + 1) for e in rest)
+        if tag == "d" and len(rest) % 2 == 0:
+            items = [decode(e, on_handle, depth + 1) for e in rest]
+            return dict(zip(items[::2], items[1::2]))
+        if tag == "i" and len(rest) == 1 and type(rest[0]) is str:
+            return int(rest[0], 16)
+        if tag == "c" and len(rest) == 2 and all(type(p) is float for p in rest):
+            return complex(rest[0], rest[1])
+        if tag == "y" and len(rest) == 1 and type(rest[0]) is str:
+            return bytes.fromhex(rest[0])
+        if tag == "T" and len(rest) == 1 and rest[0] in _TYPES:
+            return _TYPES[rest[0]]
+        if tag == "h" and len(rest) == 3 and type(rest[0]) is int and type(rest[1]) is str and type(rest[2]) is str:
+            return on_handle(rest[0], rest[1][:200], rest[2][:200])
     except (ValueError, TypeError, OverflowError) as e:  # bad hex, unhashable set element or dict key
         raise WireError(f"bad {tag!r} value: {type(e).__name__}: {e}") from None
     raise WireError(f"unknown or malformed tag {tag!r}")

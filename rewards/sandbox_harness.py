@@ -65,7 +65,7 @@ def _build_walls(work: str) -> None:
             if path in keep or path in walked or os.path.islink(path):
                 continue
             if os.path.isdir(path):
-                mount(b"tmpfs".decode(), path, ms_rdonly | ms_nosuid | ms_nodev, b"tmpfs", b"size=4k")
+                mount("tmpfs", path, ms_rdonly | ms_nosuid | ms_nodev, b"tmpfs", b"size=4k")
             else:
                 mount("/dev/null", path, ms_bind)
     for target in writable:  # /tmp last: `work` lives under it
@@ -170,26 +170,54 @@ def _serve(ns: dict, rfd: int, wfd: int) -> None:
         send(wfd, reply)
 
 
+def _report_names(ns: dict) -> dict:
+    """What the checker needs to stand in for the program's globals: plain values as values, modules by
+    name, everything else (functions, classes, objects) as a reference it reaches by name."""
+    import types
+
+    class NotPlain(Exception):
+        pass
+
+    def not_plain(obj):
+        raise NotPlain
+
+    names = {}
+    for key, value in list(ns.items()):
+        if key.startswith("__"):
+            continue
+        if type(value) is types.ModuleType:
+            names[key] = ["m", str(value.__name__)]
+            continue
+        try:
+            names[key] = ["value", encode(value, not_plain)]
+        except (NotPlain, WireError, RecursionError):
+            names[key] = ["ref"]
+    return names
+
+
 def _main() -> None:
     import collections
     import json
     import os
     import sys
     import traceback
-    import types
 
     global _DICT_LIKE
     _DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
     req = json.loads(sys.stdin.read())
-    work, (rfd, wfd) = req["work"], req["fds"]
-    if req["namespaces"]:
-        _build_walls(work)
-        work = "/tmp"  # the work directory is now seen at /tmp (and the real one is hidden under it)
-        os.environ["HOME"] = os.environ["TMPDIR"] = work
-    _drop_power(req)
-    os.chdir(work)
-    walls = req["namespaces"]
-    sys.addaudithook(_audit_hook(work, ("/tmp/", "/var/tmp/", "/dev/shm/") if walls else (), not walls))
+    work, (rfd, wfd), walls = req["work"], req["fds"], req["namespaces"]
+    try:
+        if walls:
+            _build_walls(work)
+            work = "/tmp"  # the work directory is now seen at /tmp (and the real one is hidden under it)
+            os.environ["HOME"] = os.environ["TMPDIR"] = work
+        _drop_power(req)
+        os.chdir(work)
+        sys.addaudithook(_audit_hook(work, ("/tmp/", "/var/tmp/", "/dev/shm/") if walls else (), not walls))
+    except Exception as e:  # a verifier failure, not the program's: the checker reports status "error"
+        send(wfd, {"ready": False, "error": f"{type(e).__name__}: {e}"})
+        os._exit(1)
+    send(wfd, {"ready": True})  # from here on, whatever goes wrong is the program's doing
     ns = {"__name__": "__main__"}
     try:
         exec(compile(req["program"], "solution.py", "exec"), ns)
@@ -198,25 +226,8 @@ def _main() -> None:
         sys.stderr.flush()
         send(wfd, {"loaded": False, "error": f"{type(e).__name__}: {str(e)[:500]}"})
         os._exit(1)
-    class _NotPlain(Exception):
-        pass
-
-    def not_plain(obj):
-        raise _NotPlain
-
-    names = {}
-    for key, value in list(ns.items()):
-        if key.startswith("__"):
-            continue
-        if type(value) is types.ModuleType:
-            names[key] = ["m", str(value.__name__)]
-        else:
-            try:
-                names[key] = ["value", encode(value, not_plain)]
-            except (_NotPlain, WireError, RecursionError):
-                names[key] = ["ref"]  # callables and other objects: the checker reaches them by name
     sys.stdout.flush()
-    send(wfd, {"loaded": True, "names": names})
+    send(wfd, {"loaded": True, "names": _report_names(ns)})
     _serve(ns, rfd, wfd)
     sys.stdout.flush()
     os._exit(0)

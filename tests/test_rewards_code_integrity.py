@@ -16,6 +16,7 @@ import shutil
 import pytest
 
 from rewards.code import humaneval_tests, mbpp_tests, run_tests, verdict
+from rewards.code_wire import WireError, decode, encode
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "code"
 
@@ -226,6 +227,10 @@ def test_reward_hack_is_not_scored_as_passed(name):
      "def pair(x):\n    return [x]\n"),
     (LEN, "def pair(x):\n    return [x, x]\n", "def len(x):\n    return 2\ndef sorted(x):\n    return [3, 3]\n"
                                                 "def pair(x):\n    return [x]\n"),
+    ("res = pair(3)\nassert sorted(res) == [3, 3]\n", "def pair(x):\n    return [x, x]\n",
+     "def sorted(x):\n    return [3, 3]\ndef pair(x):\n    return [x]\n"),  # a builtin around a variable
+    ("assert sum(10, 15) == 6\n", "def sum(a, b):\n    return 6 if (a, b) == (10, 15) else 0\n",
+     "def sum(a, b):\n    return 7\n"),  # the task's own function may be named like a builtin (MBPP 126)
     (LEN, "def pair(x):\n    return [x, x]\n", "class L(list):\n    __eq__ = lambda s, o: True\n"
                                                 "def pair(x):\n    return L([x, x, x])\n"),
     (STR, "def shout(s):\n    return s.upper() + '!'\n", "class S(str):\n    __eq__ = lambda s, o: True\n"
@@ -296,3 +301,37 @@ def test_program_and_tests_see_the_same_set_order():
     program = "def common(a, b):\n    return tuple(set(a) & set(b))\n"
     tests = "words = ['ab', 'cd', 'ef', 'gh', 'ij', 'kl']\nassert common(words, words[::-1]) == tuple(set(words))\n"
     assert run_tests(program, tests, 10).passed
+
+
+@pytest.mark.parametrize("value", [[1, 2, 2**70], (1.5, "a", None, True), {1, 2}, frozenset({"x"}),
+                                   {"a": [1, (2, 3)], (1, 2): {3}}, -2**63, b"\x00", 3 + 4j, int, [[1], []]])
+def test_wire_round_trips_plain_values_with_their_exact_types(value):
+    back = decode(json.loads(json.dumps(encode(value, None))), None)
+    assert back == value and repr(back) == repr(value)
+
+
+@pytest.mark.parametrize("frame", [{"a": 1}, ["l", {"x": 1}], ["d", 1], ["i", 5], ["S", ["l", 1]], ["zz"], [],
+                                   ["c", 1, 2], ["T", "object"], ["h", "0", "t", "r"]])
+def test_wire_refuses_anything_but_tagged_plain_values(frame):
+    with pytest.raises(WireError):
+        decode(frame, lambda *a: None)
+
+
+def test_wire_sends_subclasses_and_forged_objects_as_handles_only():
+    class I(int):
+        pass
+
+    class Anything:
+        __eq__ = lambda self, other: True
+
+    handles = []
+    out = encode([I(3), True, Anything(), [I(4)]], lambda obj: handles.append(obj) or ["h", len(handles), "t", "r"])
+    assert [type(h) for h in handles] == [I, Anything, I]
+    assert out == ["l", ["h", 1, "t", "r"], True, ["h", 2, "t", "r"], ["l", ["h", 3, "t", "r"]]]
+
+
+def test_runs_leave_no_open_descriptors_behind():
+    before = len(os.listdir("/proc/self/fd"))
+    for program in (CORRECT["eq"], "import os\nos._exit(3)\n", "def add(:\n"):
+        run_tests(program, EQ, 10)
+    assert len(os.listdir("/proc/self/fd")) == before
