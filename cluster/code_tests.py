@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-# Runs after the candidate's code: the candidate function is the global named _ENTRY.
+# Runs after the candidate's code: the candidate function is passed in by name (a bare name, so the code
+# reward's checker knows the tests judge it even when it is named like a builtin, e.g. MBPP's `sum`).
 # Inputs on which the reference itself raises are skipped: they cannot judge a candidate
 # (EvalPlus stores tuples as JSON lists, which a few MBPP+ references reject).
 _DIFFERENTIAL = '''
@@ -43,11 +44,10 @@ def _same(got, want, atol):
     return got == want
 
 
-def _run_differential():
+def _run_differential(cand):
     ref_ns = {"__name__": "__reference__"}
     exec(compile(_REF_SRC, "<reference>", "exec"), ref_ns)
     ref = ref_ns[_ENTRY]
-    cand = globals()[_ENTRY]
     judged = 0
     for i, args in enumerate(_INPUTS):
         try:
@@ -58,9 +58,6 @@ def _run_differential():
         assert _same(got, want, _ATOL), f"input #{i}: got {got!r:.200}, expected {want!r:.200}"
         judged += 1
     assert judged, "the reference solution failed on every input: this problem cannot judge a candidate"
-
-
-_run_differential()
 '''
 
 
@@ -73,4 +70,6 @@ def differential_program(ref_src: str, entry_point: str, inputs: list, atol: flo
         f"_ATOL = {float(atol)!r}\n"
         f"_INPUTS = _json.loads({json.dumps(inputs)!r})\n"
     )
-    return header + _DIFFERENTIAL
+    if not entry_point.isidentifier():
+        raise ValueError(f"differential_program: entry_point={entry_point!r} is not a Python identifier")
+    return header + _DIFFERENTIAL + f"\n\n_run_differential({entry_point})\n"

@@ -64,9 +64,11 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _start(cmd, request: dict, limits_: list, pass_fds, **kw) -> subprocess.Popen:
+def _start(cmd, request: dict, limits_: list | None, pass_fds, **kw) -> subprocess.Popen:
+    """Start a process and write its request to its stdin. With `limits_` None the process sets its own
+    limits (no pre-exec hook, so Python can use vfork: cheaper from a large pool worker)."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, pass_fds=pass_fds, start_new_session=True,
-                            preexec_fn=lambda: preexec(limits_), **kw)
+                            preexec_fn=None if limits_ is None else (lambda: preexec(limits_)), **kw)
     try:
         proc.stdin.write(json.dumps(request).encode())
         proc.stdin.close()
@@ -109,9 +111,10 @@ def run_tests(program: str, tests: str, timeout_s: float = 10.0, memory_mb: int 
                 "userns": mode["wall"] == "userns", "fds": [to_prog_r, to_check_w]},
                 limits(timeout_s, memory_mb, nproc_limit(mode)), (to_prog_r, to_check_w), stdout=out, stderr=err,
                 cwd=work, env=env))
-        procs.append(_start([sys.executable, "-s", "-P", "-c", _CHECKER], {
-            "tests": tests, "fds": [to_check_r, to_prog_w, verdict_w]},
-            limits(timeout_s, max(memory_mb, 1024), None),
+        # -S: no site hooks to run at every start; the tests import from this process's sys.path instead.
+        procs.append(_start([sys.executable, "-s", "-S", "-P", "-c", _CHECKER], {
+            "tests": tests, "fds": [to_check_r, to_prog_w, verdict_w], "path": [p for p in sys.path if p],
+            "limits": limits(timeout_s, max(memory_mb, 1024), None)}, None,
             (to_check_r, to_prog_w, verdict_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=base, env=dict(env, HOME=str(base), TMPDIR=str(base))))
         for fd in (to_prog_r, to_prog_w, to_check_r, to_check_w, verdict_w):  # only the children hold these

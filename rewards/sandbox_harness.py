@@ -146,7 +146,7 @@ def _serve(ns: dict, rfd: int, wfd: int) -> None:
         return ["h", len(handles) - 1, f"{type(obj).__module__}.{type(obj).__qualname__}", text]
 
     def resolve(hid, _type, _repr):
-        return handles[hid]
+        return ns[hid] if type(hid) is str else handles[hid]
 
     while True:
         try:

@@ -296,6 +296,13 @@ def test_pool_verdict_separates_judged_programs_from_timeouts_and_verifier_error
     assert verdict(WRONG, "assert add(1,", 10) == (0.0, "error")
 
 
+def test_tests_can_hand_the_programs_own_functions_and_objects_back_to_it():
+    program = ("def square(x):\n    return x * x\ndef apply(f, x):\n    return f(x)\n"
+               "class Box:\n    def __init__(self, v):\n        self.v = v\ndef unbox(b):\n    return b.v\n")
+    tests = "assert apply(square, 3) == 9\nb = Box(4)\nb.v = 5\nassert unbox(b) == 5 and b.v == 5\n"
+    assert run_tests(program, tests, 10).passed
+
+
 def test_program_and_tests_see_the_same_set_order():
     # MBPP's `tuple(set(a) & set(b))` answers depend on string hashing: both processes share one hash seed.
     program = "def common(a, b):\n    return tuple(set(a) & set(b))\n"
@@ -311,7 +318,7 @@ def test_wire_round_trips_plain_values_with_their_exact_types(value):
 
 
 @pytest.mark.parametrize("frame", [{"a": 1}, ["l", {"x": 1}], ["d", 1], ["i", 5], ["S", ["l", 1]], ["zz"], [],
-                                   ["c", 1, 2], ["T", "object"], ["h", "0", "t", "r"]])
+                                   ["c", 1, 2], ["T", "object"], ["h", 1.5, "t", "r"]])
 def test_wire_refuses_anything_but_tagged_plain_values(frame):
     with pytest.raises(WireError):
         decode(frame, lambda *a: None)
