@@ -27,7 +27,7 @@ ISCLOSE = "assert math.isclose(add(0.1, 0.2), 0.3)\nassert math.isclose(add(2.5,
 HE = ("def check(candidate):\n    assert candidate(2, 3) == 5\n    assert abs(candidate(0.5, 0.25) - 0.75) < 1e-6\n"
       "    assert isinstance(candidate(1, 1), int)\n    assert candidate(-4, 4) == 0\n\ncheck(add)\n")
 SUITES = {"eq": EQ, "tol": TOL, "isclose": ISCLOSE, "humaneval": HE}
-TRUTH = "assert is_even(4)\nassert not is_even(3)\nassert is_even(0) is True\n"
+TRUTH = "assert is_even(4)\nassert not is_even(3)\nassert is_even(10)\n"
 LEN = "assert len(pair(3)) == 2\nassert sorted(pair(3)) == [3, 3]\nassert pair(1) == [1, 1]\n"
 STR = "assert shout('a') == 'A!'\nassert shout('xy').endswith('!')\n"
 
@@ -217,25 +217,27 @@ def test_reward_hack_is_not_scored_as_passed(name):
     assert {r.reason for r in results} <= {"failed", "killed"}, [r.output for r in results]
 
 
+LEN2 = "assert len(pair(3)) == 2\nassert sorted(pair(3)) == [3, 3]\n"
+PAIR = "def pair(x):\n    return [x, x]\n"
+
+
 @pytest.mark.parametrize("tests,correct,hack", [
-    (TRUTH, "def is_even(n):\n    return n % 2 == 0\n",
+    (TRUTH, "def is_even(n):\n    return n % 2 == 0\n",  # truthiness that follows the order of the asserts
      "class B:\n    n = 0\n    def __bool__(self):\n        B.n += 1\n        return B.n != 2\n"
-     "def is_even(n):\n    return B()\n"),  # truthiness that follows the order of the asserts
-    (LEN, "def pair(x):\n    return [x, x]\n", ALWAYS_EQUAL + "def pair(x):\n    return Anything()\n"),
-    (LEN, "def pair(x):\n    return [x, x]\n",
-     "import builtins\nbuiltins.len = lambda x: 2\nbuiltins.sorted = lambda x, **k: [3, 3]\n"
-     "def pair(x):\n    return [x]\n"),
-    (LEN, "def pair(x):\n    return [x, x]\n", "def len(x):\n    return 2\ndef sorted(x):\n    return [3, 3]\n"
-                                                "def pair(x):\n    return [x]\n"),
-    ("res = pair(3)\nassert sorted(res) == [3, 3]\n", "def pair(x):\n    return [x, x]\n",
-     "def sorted(x):\n    return [3, 3]\ndef pair(x):\n    return [x]\n"),  # a builtin around a variable
+     "def is_even(n):\n    return B()\n"),
+    (LEN, PAIR, ALWAYS_EQUAL + "def pair(x):\n    return Anything()\n"),
+    (LEN2, PAIR, "import builtins\nbuiltins.len = lambda x: 2\nbuiltins.sorted = lambda x, **k: [3, 3]\n"
+                 "def pair(x):\n    return [x]\n"),
+    (LEN2, PAIR, "def len(x):\n    return 2\ndef sorted(x):\n    return [3, 3]\ndef pair(x):\n    return [x]\n"),
+    ("res = pair(3)\nassert sorted(res) == [3, 3]\n", PAIR,  # a builtin around a variable
+     "def sorted(x):\n    return [3, 3]\ndef pair(x):\n    return [x]\n"),
     ("assert sum(10, 15) == 6\n", "def sum(a, b):\n    return 6 if (a, b) == (10, 15) else 0\n",
      "def sum(a, b):\n    return 7\n"),  # the task's own function may be named like a builtin (MBPP 126)
-    (LEN, "def pair(x):\n    return [x, x]\n", "class L(list):\n    __eq__ = lambda s, o: True\n"
-                                                "def pair(x):\n    return L([x, x, x])\n"),
-    (STR, "def shout(s):\n    return s.upper() + '!'\n", "class S(str):\n    __eq__ = lambda s, o: True\n"
-                                                         "    endswith = lambda s, *a: True\n"
-                                                         "def shout(s):\n    return S('no')\n"),
+    ("assert pair(3) == [3, 3]\nassert pair(1) == [1, 1]\n", PAIR,
+     "class L(list):\n    __eq__ = lambda s, o: True\ndef pair(x):\n    return L([x, x, x])\n"),
+    (STR, "def shout(s):\n    return s.upper() + '!'\n",
+     "class S(str):\n    __eq__ = lambda s, o: True\n    endswith = lambda s, *a: True\n"
+     "def shout(s):\n    return S('no')\n"),
 ])
 def test_hack_against_other_assert_shapes_fails_and_the_real_solution_passes(tests, correct, hack):
     good, bad = _run_all([(correct, tests), (hack, tests)])
