@@ -9,7 +9,7 @@ from fractions import Fraction
 
 # Wrappers whose argument is kept as is.
 _UNWRAP = ("\\text", "\\textbf", "\\textit", "\\mathrm", "\\mathbf", "\\mbox", "\\operatorname", "\\boldsymbol",
-           "\\mathit", "\\textnormal", "\\rm")
+           "\\mathit", "\\textnormal", "\\rm", "\\mathcal", "\\textsf", "\\texttt")
 _DROP = ("\\displaystyle", "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\big", "\\Big",
          "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "$", "\\(", "\\)", "\\[", "\\]")
 # Units removed only when they follow a number (bare words may be answers or variables).
@@ -20,6 +20,8 @@ _UNITS = (
     "lbs|ounces|oz|grams|gram|g|kg|liters|liter|l|ml|gallons|people|students|ways|times|points|sq|cubic|units\\^2")
 _UNIT_RE = re.compile(r"(?<=[\d}.])\s*(?:\\text\{|\\mbox\{|\\mathrm\{)?\s*(?:" + _UNITS + r")(?:\^\{?[23]\}?)?\s*\}?"
                       r"(?:\^\{?[23]\}?)?\s*$", re.IGNORECASE)
+# A trailing `\text{words}` after a number names what is counted (`5 \text{apples}`, `12 \text{ dozen eggs}`).
+_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}.%])\s*\\(?:text|mbox|mathrm|textnormal)\{\s*[A-Za-z][A-Za-z .'\-]*\}\s*\.?\s*$")
 _WORDS = {"\\pi": "\\pi ", "\\infty": "\\infty ", "\\cdot": "\\cdot ", "\\times": "\\times "}
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
 _NUM_RE = re.compile(rf"^({_NUM})(?:[eE]([-+]?\d+)|\s*(?:\\times|\\cdot|\*|x)\s*10\^\{{?([-+]?\d+)\}}?)?$")
@@ -27,6 +29,7 @@ _FRAC_RE = re.compile(r"^(-?)\\frac\{?(\d+)\}?\{?(\d+)\}?$")
 _FRAC_TIGHT_RE = re.compile(r"^(-?)\\frac(\d)(\d)$")
 _SLASH_RE = re.compile(r"^(-?\d+)/(\d+)$")
 _MIXED_RE = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+_MIXED_SLASH_RE = re.compile(r"^(-?)(\d+)\s+(\d+)/(\d+)$")  # `3128 1/2`, read before spaces are dropped
 _REPEAT_RE = re.compile(r"^(-?)(\d*)\.(\d*)\\overline\{(\d+)\}$")
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 MAX_ANSWER_CHARS = 400
@@ -71,6 +74,10 @@ def normalize(s: str) -> str:
     s = s.strip()
     if len(s) > MAX_ANSWER_CHARS * 4:
         return s[: MAX_ANSWER_CHARS * 4]
+    s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # a stray trailing backslash (`5\`) left by extraction
+    s = re.sub(r"(\d),\\!\s*(?=\d)", r"\1", s)  # `56,\!01,\!78`: MATH's digit grouping, not a list
+    s = _TRAILING_WORDS_RE.sub("", s)
+    s = re.sub(r"\\overline\s*(\d)", r"\\overline{\1}", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\dbinom", "\\binom")
     s = s.replace("\\tbinom", "\\binom").replace("{,}", "").replace("\\%", "%").replace("\\$", "")
     s = s.replace("−", "-").replace("–", "-").replace("×", "\\times ").replace("÷", "\\div ").replace("π", "\\pi ")
@@ -101,6 +108,11 @@ def normalize(s: str) -> str:
 def parse_number(s: str) -> Fraction | None:
     """Exact value of a plain number: 12, -0.5, 1.5e3, 1.5\\times10^{3}, \\frac{3}{4}, 3/4, 3\\frac{1}{2},
     0.\\overline{3}, 025, 27.0. Percent is not handled here. None if `s` is anything else."""
+    if m := _MIXED_SLASH_RE.match(s.strip()):
+        if int(m.group(4)) == 0:
+            return None
+        value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+        return -value if m.group(1) else value
     s = s.replace(" ", "").replace("{}", "")
     if s.startswith("+"):
         s = s[1:]
