@@ -25,6 +25,7 @@ from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, flatten, rollout_metrics, select
 from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
 from cluster.scoring import score_texts
+from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
 # Run-wide event counts, saved in checkpoints and logged every step as count/<name>.
@@ -99,6 +100,8 @@ class Trainer:
             t_rew = time.perf_counter()
             rewards = score_texts(flat_problems, texts, self.cfg.train.reward_timeout_s,
                                   self.cfg.train.reward_workers)
+            for key, count in status_counts(rewards).items():  # scored 0.0 but not decided: counted, not hidden
+                metrics[key] = metrics.get(key, 0) + count
             metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t_rew
             if round_ == 0:
                 metrics.update(rollout_metrics(problems, groups, rewards))

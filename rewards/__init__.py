@@ -6,8 +6,10 @@ single-item APIs. Nothing heavy is imported here (sympy loads inside the pool's 
 
 
 def score_batch(kinds, completions: list[str], golds: list, timeout_s: float = 5.0, workers: int = 2,
-                code_timeout_s: float = 10.0) -> list[float]:
+                code_timeout_s: float = 10.0) -> list:
     """Score completions in a worker pool; each item finishes within its timeout or scores 0.0.
+
+    Returns `rewards.verdict.Verdict`s: floats whose `.status` is "ok", "timeout" or "error".
 
     kinds: one of "math" | "code" | "countdown" for all items, or one per item.
     golds: math -> gold answer str; code -> tests source str (or {"tests": str});

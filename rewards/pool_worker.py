@@ -1,6 +1,7 @@
 """Verifier worker process: `python -m rewards.pool_worker FD CODE_TIMEOUT_S` (started by rewards.pool).
 
-Reads (kind, completion, gold) tasks from the connection on FD and answers each with a float. A plain
+Reads (kind, completion, gold) tasks from the connection on FD and answers each with (reward, status):
+status "ok", or "error" when the verifier raised (the pool counts those; they are not wrong answers). A plain
 subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
 """
 
@@ -41,9 +42,9 @@ def main() -> None:
         except (EOFError, OSError):
             return
         try:
-            result = _score_one(*task, code_timeout_s)
-        except Exception:  # bad model output must never take the worker down
-            result = 0.0
+            result = (float(_score_one(*task, code_timeout_s)), "ok")
+        except Exception:  # a verifier bug or a malformed gold must never take the worker down
+            result = (0.0, "error")
         conn.send(result)
 
 
