@@ -43,12 +43,24 @@ class DatasetSpec(BaseModel):
     """For 'hf': the dataset config name (e.g. 'main' for openai/gsm8k)."""
     data_files: str | list[str] | None = None
     """For 'hf': data_files passed to load_dataset (for builders such as 'json')."""
+    round_to: int | Literal["prompt", "gold"] | None = None
+    """Math: decimals answers are rounded to before comparing; 'prompt': as each problem says ("to the nearest
+    tenth"), 'gold': a decimal gold counts as rounded to its printed places; null: exact (rewards/math/rules.py)."""
+    list_order: Literal["prompt", "ordered", "unordered"] = "prompt"
+    """Math: a bare list `a, b` must match in order, unless 'unordered' or the problem asks for all solutions."""
 
     @field_validator("limit")
     @classmethod
     def _limit_positive(cls, v: int | None) -> int | None:
         if v is not None and v < 1:
             raise ValueError(f"limit={v}: expected a positive integer or null (null keeps all problems)")
+        return v
+
+    @field_validator("round_to")
+    @classmethod
+    def _round_to_range(cls, v):
+        if isinstance(v, int) and not -9 <= v <= 12:
+            raise ValueError(f"round_to={v}: expected decimals in [-9, 12], 'prompt', 'gold' or null (exact)")
         return v
 
     @field_validator("fields")

@@ -20,7 +20,7 @@ import math
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -43,9 +43,12 @@ class Problem:
 
     @property
     def reward_gold(self) -> str | dict:
-        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, else `gold`."""
+        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, {"answer", "round_to",
+        "ordered"} for math with relaxed rules (dataset.round_to / list_order), else `gold`."""
         if self.kind == "countdown":
             return {"nums": self.meta["nums"], "target": self.meta["target"]}
+        if self.kind == "math" and "answer_rules" in self.meta:
+            return {"answer": self.gold, **self.meta["answer_rules"]}
         return self.gold
 
 
@@ -383,4 +386,17 @@ def check_spec(spec: DatasetSpec) -> None:
 def load_problems(spec: DatasetSpec) -> LoadedDataset:
     """All problems of one dataset; raises DatasetError if it cannot be read (or a bad record, unless skipped)."""
     check_spec(spec)
-    return LOADERS[spec.name](spec)
+    return _with_answer_rules(LOADERS[spec.name](spec), spec)
+
+
+def _with_answer_rules(loaded: LoadedDataset, spec: DatasetSpec) -> LoadedDataset:
+    """Math problems whose comparison is not strict carry their rules in meta["answer_rules"]."""
+    from rewards.math.rules import STRICT, rules_for
+
+    out = []
+    for p in loaded.problems:
+        rules = rules_for(p.prompt, p.gold, spec.round_to, spec.list_order) if p.kind == "math" else STRICT
+        if rules != STRICT:
+            p = replace(p, meta={**p.meta, "answer_rules": {"round_to": rules.round_to, "ordered": rules.ordered}})
+        out.append(p)
+    return LoadedDataset(loaded.name, out, loaded.skipped)

@@ -96,3 +96,29 @@ def test_score_reads_rules_from_a_dict_gold():
     assert score(r"\boxed{2.47}", {"answer": "2.5", "round_to": 1}) == 1.0
     assert score(r"\boxed{-2, 1}", {"answer": "1, -2", "ordered": False}) == 1.0
     assert score(r"\boxed{-2, 1}", {"answer": "1, -2"}) == 0.0
+
+
+def test_dataset_settings_reach_the_reward_gold(tmp_path):
+    import json
+
+    from cluster.data_config import DatasetSpec
+    from cluster.datasets import load_problems
+
+    rows = [{"q": "Round 2.468 to the nearest tenth.", "a": "2.5"}, {"q": "Find all roots of $x^2=x$.", "a": "0, 1"},
+            {"q": "What is 2.47 + 0.03?", "a": "2.5"}]
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = dict(name="jsonl", path=str(path), kind="math", fields={"prompt": "q", "answer": "a"})
+
+    strict = load_problems(DatasetSpec(**spec, round_to=None, list_order="ordered")).problems
+    assert [p.reward_gold for p in strict] == ["2.5", "0, 1", "2.5"]
+    assert score(r"\boxed{2.47}", strict[0].reward_gold) == 0.0
+    relaxed = load_problems(DatasetSpec(**spec, round_to="prompt")).problems
+    assert [p.reward_gold for p in relaxed] == [{"answer": "2.5", "round_to": 1, "ordered": True},
+                                                {"answer": "0, 1", "round_to": None, "ordered": False}, "2.5"]
+    assert [score(c, p.reward_gold) for c, p in zip([r"\boxed{2.47}", r"\boxed{1, 0}", r"\boxed{2.47}"], relaxed)] \
+        == [1.0, 1.0, 0.0]
+    gold_places = load_problems(DatasetSpec(**spec, round_to="gold")).problems
+    assert gold_places[2].reward_gold["round_to"] == 1
+    with pytest.raises(ValueError, match="round_to=99"):
+        DatasetSpec(**spec, round_to=99)

@@ -53,3 +53,17 @@ def ordered_from_prompt(prompt: str) -> bool:
 
 def rules_from_prompt(prompt: str) -> Rules:
     return Rules(round_to=rounding_from_prompt(prompt), ordered=ordered_from_prompt(prompt))
+
+
+def rules_for(prompt: str, gold: str, round_to: int | str | None = None, list_order: str = "prompt") -> Rules:
+    """A problem's rules from its dataset's settings (cluster/data_config.py): `round_to` is decimals, "prompt"
+    (what the problem text asks), "gold" (a decimal gold is rounded to its printed places) or None (exact);
+    `list_order` is "prompt", "ordered" or "unordered"."""
+    from rewards.math.normalize import decimal_places
+
+    places = {"prompt": lambda: rounding_from_prompt(prompt), "gold": lambda: decimal_places(gold)}.get(
+        round_to, lambda: round_to)()  # type: ignore[arg-type]
+    ordered = {"ordered": True, "unordered": False}.get(list_order)
+    if ordered is None:  # order is a question only for a gold that is a list
+        ordered = ordered_from_prompt(prompt) if re.search(r",|;|\band\b", gold) else True
+    return Rules(round_to=places, ordered=ordered)
