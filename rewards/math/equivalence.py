@@ -30,8 +30,17 @@ _POINTS = (0.7385, -1.3172, 2.2941, -0.4518)
 
 
 @functools.lru_cache(maxsize=65536)
+def _normalized(answer: str) -> str:
+    return normalize(gold_answer(answer))
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed(s: str):
+    return parse_structure(s)
+
+
 def _parse(answer: str):
-    return parse_structure(normalize(answer))
+    return _parsed(normalize(answer))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -62,15 +71,13 @@ def _sympy_equal(a, b) -> bool:
     try:
         if a == b:
             return True
-        if a.free_symbols != b.free_symbols:
-            return False
-        if not a.free_symbols:
+        syms = sorted(a.free_symbols | b.free_symbols, key=str)  # `\\sin^2 x + \\cos^2 x` has an `x` that `1` lacks
+        if not syms:
             if a.is_Rational and b.is_Rational:  # exact values (999^999 evaluates to an Integer): a != b
                 return False
             return _close_exact_range(sympy.N(a, 30), sympy.N(b, 30))
         # Points of both signs, each variable its own value: cheap, and they reject almost every wrong answer;
         # `\\sqrt{x^2}` differs from `x` only at negative points.
-        syms = sorted(a.free_symbols, key=str)
         for r in range(len(_POINTS)):
             point = {x: sympy.Float(_POINTS[(r + k) % len(_POINTS)] * (1 + 0.37 * k), 30) for k, x in enumerate(syms)}
             if not _close_exact_range(a.evalf(30, subs=point), b.evalf(30, subs=point)):
@@ -213,6 +220,25 @@ def _vector(node) -> tuple | None:
     return tuple(r[0] for r in rows) if all(len(r) == 1 for r in rows) else None
 
 
+def _as_interval(node):
+    """`x > 3` -> `(3, \\infty)`, `1 \\le x < 2` -> `[1, 2)`: a one-variable inequality as the interval it names."""
+    if node[0] == "rel" and node[2] in ("<", ">", "\\le", "\\ge"):
+        lhs, op, rhs = node[1], node[2], node[3]
+        if is_symbol(rhs) and not is_symbol(lhs):
+            lhs, op, rhs = rhs, _FLIP[op], lhs
+        if not is_symbol(lhs):
+            return None
+        if op in (">", "\\ge"):
+            return ("seq", "(" if op == ">" else "[", ")", (("expr", rhs), ("expr", "\\infty")))
+        return ("seq", "(", ")" if op == "<" else "]", (("expr", "-\\infty"), ("expr", rhs)))
+    if node[0] == "bag" and node[2] == "set" and len(node[1]) == 2 and all(n[0] == "rel" for n in node[1]):
+        (_, lo, op1, x), (_, x2, op2, hi) = node[1]  # the chain `lo < x < hi`, split in two
+        if x != x2 or not is_symbol(x) or op1 not in ("<", "\\le") or op2 not in ("<", "\\le"):
+            return None
+        return ("seq", "(" if op1 == "<" else "[", ")" if op2 == "<" else "]", (("expr", lo), ("expr", hi)))
+    return None
+
+
 def _choice_letter(node, raw: str) -> str | None:
     if node[0] == "choice":
         return node[1]
@@ -228,6 +254,10 @@ def nodes_equal(p, g, rules: Rules = STRICT) -> bool:
     if kp == "rel" and p[2] == "=" and is_symbol(p[1]) and (kg != "rel" or not is_symbol(g[1])):
         return nodes_equal(_parse(p[3]), g, rules)  # prediction `x=3`, gold `3`
     if kp != kg:
+        if kg == "seq" and (interval := _as_interval(p)):
+            return nodes_equal(interval, g, rules)
+        if kp == "seq" and (interval := _as_interval(g)):
+            return nodes_equal(p, interval, rules)
         if kp == "bag" and kg == "seq" and p[2] == "bare" and g[1] == "(":  # `1, 2` for `(1,2)`: ordered
             return _bag_equal(p[1], g[3], rules, ordered=True)
         if kp == "seq" and kg == "bag" and g[2] == "bare" and p[1] == "(":  # `(1,2)` for the list `1, 2`
@@ -281,10 +311,10 @@ def is_equivalent(prediction: str, gold: str, rules: Rules = STRICT) -> bool:
     if len(prediction) > MAX_ANSWER_CHARS * 4 or not prediction.strip() or not gold.strip():
         return False
     try:
-        g_raw = normalize(gold_answer(gold))
-        g = _parse(gold_answer(gold))
-        p_raw = _decimal_comma(normalize(gold_answer(prediction)), g)
-        p = parse_structure(p_raw)
+        g_raw = _normalized(gold)
+        g = _parsed(g_raw)
+        p_raw = _decimal_comma(_normalized(prediction), g)
+        p = _parsed(p_raw)
         if "choice" in (p[0], g[0]) and (lp := _choice_letter(p, p_raw)) and (lg := _choice_letter(g, g_raw)):
             return lp == lg  # `C. x = 42` for gold `C`
         return nodes_equal(p, g, rules)

@@ -84,6 +84,7 @@ def normalize(s: str) -> str:
     s = s.replace("√", "\\sqrt").replace("∞", "\\infty ").replace("≤", "\\le ").replace("≥", "\\ge ")
     s = s.replace("∪", "\\cup ").replace("±", "\\pm ").replace("\\leq", "\\le").replace("\\geq", "\\ge")
     s = s.replace("\\lt", "<").replace("\\gt", ">").replace("\\neq", "\\ne").replace("\\mid", "|")
+    s = re.sub(r"\\varnothing|\\\{\s*\\\}", r"\\emptyset", s).replace("\\mathbb{R}", "(-\\infty,\\infty)")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\langle", "(").replace("\\rangle", ")")
     s = re.sub(r"\^\s*\{?\\circ\}?|°|\\degree|\^\{\\text\{o\}\}", "", s)
     s = _unwrap_commands(s)

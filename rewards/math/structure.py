@@ -86,7 +86,9 @@ def parse_structure(s: str):
     if m := _RATIO_RE.match(s):
         suffix = re.sub(r"[\s.]", "", m.group(2)).lower()
         return ("ratio", tuple(p.strip() for p in m.group(1).split(":")), suffix)
-    for sep in (" \\text{ and } ", " and ", ";"):
+    if m := re.match(r"^[A-Za-z]\s*\\in\s*(\S.*)$", s):  # `x \in [1, 2]`: the set is the answer
+        s = m.group(1)
+    for sep in (" \\text{ and } ", " and ", " or ", ";"):
         if len(parts := split_top(s, sep)) > 1:
             return ("bag", _flat(parse_structure(p) for p in parts if p), "bare")
     if len(parts := split_top(s, "\\cup")) > 1:
