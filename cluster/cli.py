@@ -9,6 +9,7 @@
     rlvr config show CONFIG [overrides]                 # the resolved, validated config
     rlvr plot RUN_DIR                                   # training-curve PNGs from metrics.jsonl
     rlvr plan CONFIG --nodes 2 --gpus-per-node 8        # placement and memory plan, no GPU needed
+    rlvr verify-audit [CASES.jsonl]                     # math graders vs labelled cases (needs math-verify)
 
 Heavy imports (Ray, vLLM, DeepSpeed) happen inside the subcommand that needs them, so `--help` is instant.
 """
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=1, help="nodes in the cluster")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node")
     p.add_argument("--gpu-memory-gib", type=float, default=80.0, help="memory per GPU")
+
+    p = sub.add_parser("verify-audit", help="rlvr's math verifier, math-verify and a Qwen-style grader vs labels",
+                       description="Confusion matrix, agreement, timeouts and disagreements of each grader on "
+                                   "labelled (prediction, gold, verdict) cases (cluster/verify_audit.py).")
+    p.add_argument("cases", nargs="?", help="JSONL case file (default: tests/fixtures/verifier_cases.jsonl)")
+    p.add_argument("--show", type=int, default=10, help="disagreements listed per grader")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per grader call")
     return parser
 
 
@@ -125,6 +133,14 @@ def _dispatch(args) -> int | None:
 
         return plan_main(load_config(args.config, args.overrides), args.nodes, args.gpus_per_node,
                          args.gpu_memory_gib)
+    if args.command == "verify-audit":
+        from cluster.verify_audit import AuditError, main as audit_main
+
+        try:
+            return audit_main(args.cases, args.show, args.timeout)
+        except AuditError as e:
+            print(f"rlvr: {e}", file=sys.stderr)
+            return 2
     raise AssertionError(args.command)
 
 
