@@ -25,6 +25,9 @@ MISS_CLUSTERS = [  # each was rejected before #16
     (r"\left(\begin{pmatrix}1\\2\end{pmatrix}\right)", r"\begin{pmatrix}1\\2\end{pmatrix}"),
     (r"(\begin{matrix}1&2\\3&4\end{matrix})", r"\begin{bmatrix}1&2\\3&4\end{bmatrix}"),
     ("(1, -2)", r"\begin{pmatrix}1\\-2\end{pmatrix}"), ("12:00", "12:00"), ("2:30 p.m.", "2:30 PM"),
+    (r"(-\infty, 3]", r"x \le 3"), (r"1 < x < 2", "(1, 2)"), (r"x \in [1, 2]", "[1,2]"), (r"\emptyset", r"\{\}"),
+    (r"\mathbb{R}", r"(-\infty,\infty)"), ("{1,2,3}", r"\{3,2,1\}"), ("2", r"\{2\}"), ("5 apples", "5"),
+    (r"\sin^2 x + \cos^2 x", "1"), ("x=1 \\text{ or } x=2", "1, 2"),
 ]
 
 
@@ -36,7 +39,8 @@ def test_miss_clusters_are_accepted(pred, gold):
 @pytest.mark.parametrize("pred,gold", [
     ("1,000", "1.0"), ("1,22", "1,23"), ("1,22", "122"), ("3128 1/2", "1564"), ("C. x = 42", "B"),
     (r"\begin{pmatrix}1\\2\end{pmatrix}", "(2, 1)"), (r"\begin{pmatrix}1\\2\end{pmatrix}", "[1, 2]"),
-    ("2:30 pm", "2:30 am"), (r"16.\overline{6}", "16.67"),
+    ("2:30 pm", "2:30 am"), (r"16.\overline{6}", "16.67"), (r"x < 3", r"(3, \infty)"), (r"1 \le x < 2", "(1, 2)"),
+    (r"\{2\}", "2, 3"), ("5 and 6", "5"), ("2x", "2y"),
 ])
 def test_miss_cluster_fixes_do_not_open_near_misses(pred, gold):
     assert not is_equivalent(pred, gold)
@@ -51,7 +55,7 @@ def test_miss_cluster_fixes_do_not_open_near_misses(pred, gold):
     (r"Therefore $x = \boxed{44}$. We may check our answer: $17\cdot 44 = 748$, so our answer is correct.", "44"),
     (r"\boxed{7}. The answer is consistent with the constraint above.", "7"),
     ("**Answer:** 42", "42"), ("Answer:\n\\[\n\\frac{3}{4}\n\\]", r"\frac{3}{4}"), ("Answer: \\(x = 3\\).", "x = 3"),
-    ("Answer: $$\n5\n$$", "5"),
+    ("Answer: $$\n5\n$$", "5"), ("The answer is 0.5, i.e. 1/2.", "0.5"),
 ])
 def test_extraction_takes_the_last_stated_answer(completion, expected):
     assert extract_answer(completion) == expected

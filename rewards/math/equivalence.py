@@ -268,6 +268,10 @@ def nodes_equal(p, g, rules: Rules = STRICT) -> bool:
             return t[1] == "(" and vec is not None and len(vec) == len(items) and all(
                 n[0] == "expr" and (_leaf_equal(a, n[1], rules) if m is p else _leaf_equal(n[1], a, rules))
                 for a, n in zip(vec, items))
+        if {kp, kg} == {"bag", "expr"}:  # `\\{2\\}` for `2`: a one-element set
+            bag, one = (p, g) if kp == "bag" else (g, p)
+            return bag[2] == "set" and len(bag[1]) == 1 and (
+                nodes_equal(bag[1][0], one, rules) if bag is p else nodes_equal(one, bag[1][0], rules))
         if {kp, kg} == {"choice", "text"} or {kp, kg} == {"choice", "expr"}:
             return p[1].upper().strip("()") == g[1].upper().strip("()")
         return False

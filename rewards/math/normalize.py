@@ -22,6 +22,8 @@ _UNIT_RE = re.compile(r"(?<=[\d}.])\s*(?:\\text\{|\\mbox\{|\\mathrm\{)?\s*(?:" +
                       r"(?:\^\{?[23]\}?)?\s*$", re.IGNORECASE)
 # A trailing `\text{words}` after a number names what is counted (`5 \text{apples}`, `12 \text{ dozen eggs}`).
 _TRAILING_WORDS_RE = re.compile(r"(?<=[\d}.%])\s*\\(?:text|mbox|mathrm|textnormal)\{\s*[A-Za-z][A-Za-z .'\-]*\}\s*\.?\s*$")
+_PLAIN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+([a-z]+(?:\s+[a-z]+){0,2})\.?$")
+_JOINERS = {"and", "or", "to", "by", "plus", "minus", "over", "times", "of", "x", "divided", "out"}
 _WORDS = {"\\pi": "\\pi ", "\\infty": "\\infty ", "\\cdot": "\\cdot ", "\\times": "\\times "}
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
 _NUM_RE = re.compile(rf"^({_NUM})(?:[eE]([-+]?\d+)|\s*(?:\\times|\\cdot|\*|x)\s*10\^\{{?([-+]?\d+)\}}?)?$")
@@ -77,6 +79,10 @@ def normalize(s: str) -> str:
     s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # a stray trailing backslash (`5\`) left by extraction
     s = re.sub(r"(\d),\\!\s*(?=\d)", r"\1", s)  # `56,\!01,\!78`: MATH's digit grouping, not a list
     s = _TRAILING_WORDS_RE.sub("", s)
+    if (m := _PLAIN_WORDS_RE.match(s)) and not _JOINERS & set(m.group(2).split()):
+        s = m.group(1)  # `5 apples`
+    if s in ("oo", "-oo"):  # sympy's spelling
+        s = s.replace("oo", "\\infty")
     s = re.sub(r"\\overline\s*(\d)", r"\\overline{\1}", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\dbinom", "\\binom")
     s = s.replace("\\tbinom", "\\binom").replace("{,}", "").replace("\\%", "%").replace("\\$", "")

@@ -95,6 +95,8 @@ def parse_structure(s: str):
         return ("union", tuple(parse_structure(p) for p in parts))
     if len(parts := split_top(s, ",")) > 1:
         return ("bag", _flat(parse_structure(p) for p in parts if p), "bare")
+    if s[:1] == "{" and s[-1:] == "}" and _enclosed(s) and len(split_top(s[1:-1], ",")) > 1:
+        s = "\\{" + s[1:-1] + "\\}"  # `{1,2,3}`: a set written without escaped braces
     if s.startswith("\\{") and s.endswith("\\}") and _enclosed(s):
         inner = s[2:-2].strip()
         return ("bag", _flat(parse_structure(p) for p in split_top(inner, ",") if p), "set")
