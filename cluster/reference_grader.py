@@ -13,7 +13,7 @@ import math
 import re
 
 _ANSWER_RE = re.compile(r"(?:final answer|the answer) is[:\s]*(.+)", re.I)
-_UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}$")
+_UNIT_TEXT_RE = re.compile(r"(?<=[\d}])\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}$")  # after a number only
 _BRACKETS = ("(", "["), (")", "]")
 
 
