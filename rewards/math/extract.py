@@ -17,7 +17,8 @@ _MARKER_RE = re.compile(r"final answer\s*\**\s*(?:is|:)|####|\banswer\s+is|^[ \t
 _PROSE_RE = re.compile(r"[A-Za-z' ,;]+")
 _LAST_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 _HEDGE_RE = re.compile(r"(?:^|\s|\$)(?:or|either)(?:\s|\$|$)|\\text\{\s*or\s*\}", re.I)
-_TAIL_RE = re.compile(r"(?:\.\s+[A-Z(]|\.\s*$|\n|\. I hope|,\s*(?:so|which|and|because|since|where|i\.e\.|e\.g\.|that is|meaning)\s)")
+_TAIL_RE = re.compile(r"(?:\.\s+[A-Z(]|\.\s*$|\n|\. I hope|"
+                      r",\s*(?:so|which|and|because|since|where|i\.e\.|e\.g\.|that is|meaning)\s)")
 MAX_COMPLETION_CHARS = 200_000
 
 

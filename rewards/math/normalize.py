@@ -21,9 +21,12 @@ _UNITS = (
 _UNIT_RE = re.compile(r"(?<=[\d}.])\s*(?:\\text\{|\\mbox\{|\\mathrm\{)?\s*(?:" + _UNITS + r")(?:\^\{?[23]\}?)?\s*\}?"
                       r"(?:\^\{?[23]\}?)?\s*$", re.IGNORECASE)
 # A trailing `\text{words}` after a number names what is counted (`5 \text{apples}`, `12 \text{ dozen eggs}`).
-_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}.%])\s*\\(?:text|mbox|mathrm|textnormal)\{\s*[A-Za-z][A-Za-z .'\-]*\}\s*\.?\s*$")
-_PLAIN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+([a-z]+(?:\s+[a-z]+){0,2})\.?$")
-_JOINERS = {"and", "or", "to", "by", "plus", "minus", "over", "times", "of", "x", "divided", "out"}
+_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}.%])\s*\\(?:text|mbox|mathrm|textnormal)\{\s*[A-Za-z][A-Za-z .'\-]*\}"
+                                r"\s*\.?\s*$")
+_PLAIN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+([a-z]{2,}(?:\s+[a-z]{2,}){0,2})\.?$")  # `5 apples`
+# Words that keep the number part of an expression: `10 pi`, `3 and 4`, `2 sqrt 3` are not counts of things.
+_NOT_NOUNS = {"and", "or", "to", "by", "plus", "minus", "over", "times", "of", "divided", "out", "pi", "sqrt", "ln",
+              "log", "sin", "cos", "tan", "cot", "sec", "csc", "exp", "inf", "infinity", "choose", "mod", "percent"}
 _WORDS = {"\\pi": "\\pi ", "\\infty": "\\infty ", "\\cdot": "\\cdot ", "\\times": "\\times "}
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
 _NUM_RE = re.compile(rf"^({_NUM})(?:[eE]([-+]?\d+)|\s*(?:\\times|\\cdot|\*|x)\s*10\^\{{?([-+]?\d+)\}}?)?$")
@@ -79,8 +82,8 @@ def normalize(s: str) -> str:
     s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # a stray trailing backslash (`5\`) left by extraction
     s = re.sub(r"(\d),\\!\s*(?=\d)", r"\1", s)  # `56,\!01,\!78`: MATH's digit grouping, not a list
     s = _TRAILING_WORDS_RE.sub("", s)
-    if (m := _PLAIN_WORDS_RE.match(s)) and not _JOINERS & set(m.group(2).split()):
-        s = m.group(1)  # `5 apples`
+    if (m := _PLAIN_WORDS_RE.match(s)) and not _NOT_NOUNS & set(m.group(2).split()):
+        s = m.group(1)
     if s in ("oo", "-oo"):  # sympy's spelling
         s = s.replace("oo", "\\infty")
     s = re.sub(r"\\overline\s*(\d)", r"\\overline{\1}", s)
@@ -113,7 +116,7 @@ def normalize(s: str) -> str:
 
 
 def parse_number(s: str) -> Fraction | None:
-    """Exact value of a plain number: 12, -0.5, 1.5e3, 1.5\\times10^{3}, \\frac{3}{4}, 3/4, 3\\frac{1}{2},
+    """Exact value of a plain number: 12, -0.5, 1.5e3, 1.5\\times10^{3}, \\frac{3}{4}, 3/4, 3\\frac{1}{2}, 3 1/2,
     0.\\overline{3}, 025, 27.0. Percent is not handled here. None if `s` is anything else."""
     if m := _MIXED_SLASH_RE.match(s.strip()):
         if int(m.group(4)) == 0:
