@@ -10,6 +10,8 @@ problem's text.
 import re
 from dataclasses import dataclass
 
+from rewards.math.normalize import decimal_places
+
 _PLACES = {"tenth": 1, "hundredth": 2, "thousandth": 3, "ten thousandth": 4,
            "cent": 2, "ten": -1, "hundred": -2, "thousand": -3}
 _COUNT = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -59,8 +61,6 @@ def rules_for(prompt: str, gold: str, round_to: int | str | None = None, list_or
     """A problem's rules from its dataset's settings (cluster/data_config.py): `round_to` is decimals, "prompt"
     (what the problem text asks), "gold" (a decimal gold is rounded to its printed places) or None (exact);
     `list_order` is "prompt", "ordered" or "unordered"."""
-    from rewards.math.normalize import decimal_places
-
     places = {"prompt": lambda: rounding_from_prompt(prompt), "gold": lambda: decimal_places(gold)}.get(
         round_to, lambda: round_to)()  # type: ignore[arg-type]
     ordered = {"ordered": True, "unordered": False}.get(list_order)
