@@ -27,7 +27,7 @@ MISS_CLUSTERS = [  # each was rejected before #16
     ("(1, -2)", r"\begin{pmatrix}1\\-2\end{pmatrix}"), ("12:00", "12:00"), ("2:30 p.m.", "2:30 PM"),
     (r"(-\infty, 3]", r"x \le 3"), (r"1 < x < 2", "(1, 2)"), (r"x \in [1, 2]", "[1,2]"), (r"\emptyset", r"\{\}"),
     (r"\mathbb{R}", r"(-\infty,\infty)"), ("{1,2,3}", r"\{3,2,1\}"), ("2", r"\{2\}"), ("5 apples", "5"),
-    (r"\sin^2 x + \cos^2 x", "1"), ("x=1 \\text{ or } x=2", "1, 2"),
+    (r"\sin^2 x + \cos^2 x", "1"), ("x=1 \\text{ or } x=2", "1, 2"), (r"\left(\text{E}\right)", r"(\text{E})"),
 ]
 
 

@@ -20,7 +20,7 @@ import re
 
 _OPEN, _CLOSE = "([{", ")]}"
 _RELS = ("\\le", "\\ge", "\\ne", "<", ">", "=")
-_CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
+_CHOICE_RE = re.compile(r"^\(?\s*([A-J])\s*\)?$")
 # A letter followed by its option text: `C. x = 42`, `(B) 12`, `D: 7` (only read as a choice against a choice gold).
 CHOICE_WITH_TEXT_RE = re.compile(r"^\(?([A-J])(?:\)|[.:])\s*\S")
 _RATIO_RE = re.compile(r"^(\d+(?:\.\d+)?(?:\s*:\s*\d+(?:\.\d+)?)+)\s*((?:[ap]\.?\s*m\.?)?)$", re.I)
