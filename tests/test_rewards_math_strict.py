@@ -39,6 +39,7 @@ def test_miss_clusters_are_accepted(pred, gold):
 @pytest.mark.parametrize("pred,gold", [
     ("1,000", "1.0"), ("1,22", "1,23"), ("1,22", "122"), ("3128 1/2", "1564"), ("C. x = 42", "B"),
     (r"\begin{pmatrix}1\\2\end{pmatrix}", "(2, 1)"), (r"\begin{pmatrix}1\\2\end{pmatrix}", "[1, 2]"),
+    (r"\begin{pmatrix}1\\2\end{pmatrix}", "(1, 2]"),
     ("2:30 pm", "2:30 am"), (r"16.\overline{6}", "16.67"), (r"x < 3", r"(3, \infty)"), (r"1 \le x < 2", "(1, 2)"),
     (r"\{2\}", "2, 3"), ("5 and 6", "5"), ("2x", "2y"), ("10 pi", "10"), ("3 i", "3"),
 ])

@@ -265,7 +265,7 @@ def nodes_equal(p, g, rules: Rules = STRICT) -> bool:
         if {kp, kg} == {"matrix", "seq"}:  # a vector written as a tuple
             m, t = (p, g) if kp == "matrix" else (g, p)
             vec, items = _vector(m), t[3]
-            return t[1] == "(" and vec is not None and len(vec) == len(items) and all(
+            return t[1:3] == ("(", ")") and vec is not None and len(vec) == len(items) and all(
                 n[0] == "expr" and (_leaf_equal(a, n[1], rules) if m is p else _leaf_equal(n[1], a, rules))
                 for a, n in zip(vec, items))
         if {kp, kg} == {"bag", "expr"}:  # `\\{2\\}` for `2`: a one-element set

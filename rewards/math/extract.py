@@ -4,8 +4,8 @@
 `\\boxed{}`/`\\fbox{}`, "The final answer is ...", GSM8K `#### 42`, "the answer is ...", "Answer: ..." (a
 model that corrects itself, "the answer is 12 ... no, the answer is 15", means 15). A marker followed by
 prose ("the answer is consistent with ...", or a word after a box: "our answer is correct") is not an answer
-and is skipped. Only when asked for, the last
-number. A hedged answer ("3 or 4", "either 3 or 4") is refused: rewarding it would teach the policy to hedge.
+and is skipped. Only when asked for, the last number. A hedged answer ("3 or 4", "either 3 or 4") is refused:
+rewarding it would teach the policy to hedge.
 """
 
 import re
