@@ -86,6 +86,14 @@ class TrainConfig(_Section):
     weight_sync: WeightSyncConfig = Field(default_factory=WeightSyncConfig, description="weight-sync settings")
 
 
+class SupportConfig(_Section):
+    """pass@k / maj@k for k up to n of the prior and the final policy (cluster/support.py); n=0 turns it off."""
+
+    n: int = Field(0, ge=0, description="samples per problem before and after training (0: no support curves)")
+    problems: int = Field(50, gt=0, description="the first this many held-out problems of data.eval")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the support samples")
+
+
 class EvalConfig(_Section):
     """Evaluation harness settings (rlvr eval, and before/after/every-N evaluation in training)."""
 
@@ -94,6 +102,7 @@ class EvalConfig(_Section):
     token_budgets: list[int] = Field(default_factory=list, description="max_tokens sweep for accuracy vs budget")
     budget_forcing: bool = Field(False, description="cut thinking at the budget and force an answer")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
+    support: SupportConfig = Field(default_factory=SupportConfig, description="support vs sharpening curves")
 
 
 class OutputConfig(_Section):

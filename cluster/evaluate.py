@@ -3,10 +3,10 @@
     rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest
     rlvr eval my_eval.yaml --address auto          # on an existing Ray cluster
 
-For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem at every
-token budget (each budget is its own generation with max_tokens=B; with a fixed sampling.seed the shorter
-runs are, up to float noise, prefixes of the longer ones), and verify them with rewards/ (through
-cluster.policy_eval). With budget forcing on, every sample cut at its budget gets a second, greedy
+For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem once, at the
+largest budget, and cut them at every smaller budget B (what max_tokens=B would have produced: the first B
+tokens; `budget_sweep: separate` generates each budget on its own instead), and verify them with rewards/
+(through cluster.policy_eval). With budget forcing on, every sample cut at its budget gets a second, greedy
 generation from `prompt + first B tokens + forcing string` (s1, cluster/budget.py) and is scored on
 `thinking + forcing + answer`. Metrics of the largest budget (= sampling.max_tokens) give pass@k, maj@k and
 mean@k; every budget gives one point of accuracy vs tokens.
@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 from actors.config import SamplingConfig
 from actors.types import Sample
-from cluster.budget import forced_completion, forced_prompt_ids, needs_forcing
+from cluster.budget import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
 from cluster.config import to_yaml
 from cluster.eval_config import RESERVED_LABELS, EvalRunConfig
 from cluster.eval_report import budget_block, for_voting, metrics_block, print_table, write_plots
@@ -170,8 +170,10 @@ class ModelEval:
         rows, dropped = [], {}
         for name, problems in datasets.items():
             kept, token_ids, dropped[name] = self.encode(name, problems)
+            full = self.pool.generate(token_ids, cfg.sampling) if cfg.budget_sweep == "prefix" else None
             for budget in cfg.budgets:
-                groups = self.pool.generate(token_ids, cfg.sampling.model_copy(update={"max_tokens": budget}))
+                groups = (self._cut(full, budget) if full is not None else
+                          self.pool.generate(token_ids, cfg.sampling.model_copy(update={"max_tokens": budget})))
                 variants = [("max_tokens", groups, None)]
                 if bf.enabled:
                     forced_groups, forced = force_answers(self.pool, self.encoder.tokenizer, groups, budget,
@@ -187,6 +189,11 @@ class ModelEval:
                 if on_step is not None:
                     on_step()
         return by_mode, rows, dropped
+
+    def _cut(self, groups: list[list[Sample]], budget: int) -> list[list[Sample]]:
+        """Every sample as max_tokens=budget would have ended it (cluster.budget.cut_at_budget)."""
+        decode = lambda ids: self.encoder.tokenizer.decode(ids, skip_special_tokens=True)  # as the engine decodes
+        return [[cut_at_budget(s, budget, decode) for s in g] for g in groups]
 
     def close(self) -> None:
         if self.layout is not None:  # only a pool this object started

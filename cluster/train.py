@@ -146,6 +146,14 @@ class Trainer:
         (self.run_dir / f"eval_{tag}.jsonl").unlink(missing_ok=True)  # an evaluation redone after a resume
         append_jsonl(self.run_dir / f"eval_{tag}.jsonl", rows)
         self.evals[tag] = summary
+        support = self.cfg.eval.support
+        if support.n and tag in ("before", "after"):
+            from cluster.support import support_eval
+
+            self.evals[f"support_{tag}"] = support_eval(
+                self.pool, self.encoder, self.eval_problems, support, self.cfg.sampling,
+                seed=self.cfg.train.seed * 7919 + 1_000_000,  # apart from every RL step's seeds (_sampling_for)
+                timeout_s=self.cfg.train.reward_timeout_s, workers=self.cfg.train.reward_workers)
         return summary
 
     def save(self) -> Path:
