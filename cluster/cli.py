@@ -100,7 +100,8 @@ def _dispatch(args) -> int | None:
         try:
             return run_training(cfg, config_path=args.config, address=args.address, resume=args.resume)
         except TrainingAborted as e:
-            traceback.print_exception(e.__cause__)  # the fault itself, for debugging
+            if e.__cause__ is not None:
+                traceback.print_exception(e.__cause__)  # the fault itself, for debugging
             print(f"rlvr: {e}", file=sys.stderr)
             return 1
     if args.command == "eval":

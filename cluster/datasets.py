@@ -20,7 +20,7 @@ import math
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -37,15 +37,21 @@ class Problem:
     id: str
     prompt: str
     gold: str  # math/countdown: the answer; code: a test program run after the candidate's code
-    kind: str  # 'math' | 'code' | 'countdown'
+    kind: str  # 'math' | 'code' | 'countdown' | 'custom'
     source: str  # dataset name and split, e.g. 'gsm8k/test'
     meta: dict[str, Any] = field(default_factory=dict)
+    reward: str | None = None  # kind 'custom': the hook, 'abs/path.py:fn' or 'module:fn'
+    origin: str = ""  # 'file:line' of the record, for error messages
 
     @property
     def reward_gold(self) -> str | dict:
-        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, else `gold`."""
+        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, the hook and the record
+        for custom, else `gold`."""
         if self.kind == "countdown":
             return {"nums": self.meta["nums"], "target": self.meta["target"]}
+        if self.kind == "custom":
+            return {"reward": self.reward, "problem": {**self.meta, "id": self.id, "prompt": self.prompt,
+                                                       "answer": self.gold}}
         return self.gold
 
 
@@ -290,14 +296,30 @@ LOADERS: dict[str, Callable[[DatasetSpec], LoadedDataset]] = {
 
 def _mapped(spec: DatasetSpec, stem: str) -> Callable[[dict], Problem]:
     fields, fmt = spec.fields or {}, ANSWER_FORMATS[spec.answer_format]
+    reward = custom_reward(spec)
 
     def convert(r: dict) -> Problem:
         rid = str(require(r, fields["id"])) if "id" in fields else f"{stem}/{r['_index']}"
         meta = {k: v for k, v in r.items() if k not in fields.values() and k != "_index"}
         prompt = prompt_text(require(r, fields["prompt"]))
-        return Problem(rid, prompt, fmt(str(require(r, fields["answer"]))), str(spec.kind), stem, meta)
+        return Problem(rid, prompt, fmt(str(require(r, fields["answer"]))), str(spec.kind), stem, meta, reward)
 
     return convert
+
+
+def custom_reward(spec: DatasetSpec) -> str | None:
+    """kind='custom': the hook with its file made absolute, loaded once here so a broken hook fails before
+    anything starts."""
+    if spec.reward is None:
+        return None
+    from rewards.custom import RewardHookError, absolute_ref, load_hook
+
+    try:
+        ref = absolute_ref(spec.reward)
+        load_hook(ref)
+    except RewardHookError as e:
+        raise DatasetError(f"dataset {spec.name!r} ({spec.path}): {e}") from None
+    return ref
 
 
 def load_jsonl(spec: DatasetSpec) -> LoadedDataset:
@@ -352,7 +374,7 @@ def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadR
                 raise rec
             problem = convert({**rec, "_index": len(problems) + len(skipped)})
             if problem is not None:
-                problems.append(problem)
+                problems.append(replace(problem, origin=f"{where}:{line}"))
         except BadRecord as e:
             msg = f"{where}:{line}: {e}"
             if spec.on_bad_record == "error":

@@ -24,12 +24,13 @@ from cluster.policy_eval import generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, flatten, rollout_metrics, select
 from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
-from cluster.scoring import score_texts
+from cluster.scoring import failure_summary, score_texts_report
+from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
 # Run-wide event counts, saved in checkpoints and logged every step as count/<name>.
 COUNTERS = {"dropped_prompts": 0, "dynamic_sampling_groups_dropped": 0, "recovered_engines": 0,
-            "retried_prompts": 0}
+            "retried_prompts": 0, "reward_errors": 0, "reward_timeouts": 0}
 
 
 class TrainingAborted(RuntimeError):
@@ -75,6 +76,7 @@ class Trainer:
         self.counters = dict(COUNTERS)
         self._pool_seen = dict(self.pool.stats)  # engine recoveries already counted
         self._saved_step = -1
+        self.guard = ZeroSignalGuard(cfg.train.zero_signal_warn_steps, cfg.train.zero_signal_stop_steps)
         self.pending: dict | None = None  # async: the next step's rollout, generated during this step's update
 
     # ----- one rollout batch -------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class Trainer:
         """Generate and score one step's batch (with DAPO refill rounds); returns batch + metrics."""
         t0 = time.perf_counter()
         batch, metrics, offset = None, {}, 0
+        all_rewards, no_answer = [], None
         for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
             problems = self.stream.next_batch()
             enc = self.encoder.encode([p.prompt for p in problems], self.cfg.sampling.max_tokens)
@@ -97,10 +100,13 @@ class Trainer:
             texts = [s.text for g in groups for s in g]
             flat_problems = [p for p, g in zip(problems, groups) for _ in g]
             t_rew = time.perf_counter()
-            rewards = score_texts(flat_problems, texts, self.cfg.train.reward_timeout_s,
-                                  self.cfg.train.reward_workers)
+            rewards, failures = score_texts_report(flat_problems, texts, self.cfg.train.reward_timeout_s,
+                                                   self.cfg.train.reward_workers)
             metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t_rew
+            self._count_reward_failures(step, flat_problems, failures)
+            all_rewards += rewards
             if round_ == 0:
+                no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
                 metrics.update(rollout_metrics(problems, groups, rewards))
                 self._log_samples(step, problems, groups, rewards)
             part = flatten(problems, groups, rewards)
@@ -117,7 +123,24 @@ class Trainer:
                 break
         metrics["time/rollout"] = time.perf_counter() - t0
         metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
-        return {"batch": batch, "metrics": metrics}
+        signal = {"constant": constant_reward(all_rewards), "no_answer": no_answer}
+        return {"batch": batch, "metrics": metrics, "signal": signal}
+
+    def _count_reward_failures(self, step: int, problems: list, failures: list) -> None:
+        """Verifier errors and timeouts score 0.0; count them and say so, so a broken reward is seen."""
+        timeouts = sum(f == "timeout" for f in failures)
+        errors = sum(f is not None for f in failures) - timeouts
+        self.counters["reward_errors"] += errors
+        self.counters["reward_timeouts"] += timeouts
+        if line := failure_summary(problems, failures):
+            print(f"step {step}: {line}", flush=True)
+
+    def _check_signal(self, step: int, rollout: dict) -> None:
+        signal = rollout.get("signal")  # absent in a prefetched batch saved by an older version
+        if signal is None:
+            return
+        if warning := self.guard.observe(step, signal["constant"], signal["no_answer"]):
+            print(warning, flush=True)
 
     def _log_samples(self, step: int, problems, groups, rewards) -> None:
         n = self.cfg.train.samples_per_step_logged
@@ -193,6 +216,7 @@ class Trainer:
             while self.step < cfg.train.steps:
                 t_step = time.perf_counter()
                 current = self.pending if self.pending is not None else self.rollout(self.step)
+                self._check_signal(self.step + 1, current)
                 self.pending, nxt = None, None
                 if executor is not None and self.step + 1 < cfg.train.steps:
                     nxt = executor.submit(self.rollout, self.step + 1)  # overlaps with training below
@@ -303,6 +327,8 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
         t_rl = time.time()
         try:
             evals = trainer.run()
+        except NoLearningSignal as e:
+            raise TrainingAborted(f"{e} Run directory: {run_dir}") from None
         except Exception as e:
             raise TrainingAborted(abort_message(trainer, e, config_path)) from e
         rl_s = time.time() - t_rl

@@ -17,7 +17,7 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-KINDS = ("math", "code", "countdown")
+KINDS = ("math", "code", "countdown", "custom")
 _STARTUP_TIMEOUT_S = 120.0
 
 
@@ -42,7 +42,8 @@ class _Worker:
 
 
 class VerifierPool:
-    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[float]`; thread-safe."""
+    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[float]`; thread-safe.
+    `score_report` also says which items failed: None (scored), 'timeout', or the verifier's exception."""
 
     def __init__(self, workers: int = 2, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
         if workers < 1 or timeout_s <= 0 or code_timeout_s <= 0:
@@ -79,6 +80,9 @@ class VerifierPool:
                 w = self._workers[k]
 
     def score(self, kinds, completions: list[str], golds: list) -> list[float]:
+        return self.score_report(kinds, completions, golds)[0]
+
+    def score_report(self, kinds, completions: list[str], golds: list) -> tuple[list[float], list[str | None]]:
         kinds = [kinds] * len(completions) if isinstance(kinds, str) else list(kinds)
         if not len(kinds) == len(completions) == len(golds):
             raise ValueError(f"score_batch: kinds, completions and golds must have equal lengths, got "
@@ -88,8 +92,9 @@ class VerifierPool:
         with self._lock:
             return self._run(kinds, completions, golds)
 
-    def _run(self, kinds, completions, golds) -> list[float]:
+    def _run(self, kinds, completions, golds) -> tuple[list[float], list[str | None]]:
         results = [0.0] * len(completions)
+        failures: list[str | None] = [None] * len(completions)
         pending = collections.deque(range(len(completions)))
         retried: set[int] = set()
         self._await_ready()
@@ -116,18 +121,26 @@ class VerifierPool:
                     continue
                 if w.conn in ready:
                     try:
-                        results[w.task[0]] = float(w.conn.recv())
+                        answer = w.conn.recv()
+                        if isinstance(answer, str):  # the verifier raised: scored 0.0, reported
+                            failures[w.task[0]] = answer
+                        else:
+                            results[w.task[0]] = float(answer)
                         w.task = None
                         continue
                     except (EOFError, OSError):  # crashed: retry the item once on a fresh worker
                         if w.task[0] not in retried:
                             retried.add(w.task[0])
                             pending.appendleft(w.task[0])
+                        else:
+                            failures[w.task[0]] = "verifier worker crashed twice"
                 elif time.monotonic() < w.task[1]:
                     continue
+                else:
+                    failures[w.task[0]] = "timeout"
                 self._replace(k)  # hung past its deadline, or crashed
                 self._await_ready()
-        return results
+        return results, failures
 
     def close(self) -> None:
         for w in self._workers:

@@ -1,7 +1,7 @@
 """Verifier worker process: `python -m rewards.pool_worker FD CODE_TIMEOUT_S` (started by rewards.pool).
 
-Reads (kind, completion, gold) tasks from the connection on FD and answers each with a float. A plain
-subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
+Reads (kind, completion, gold) tasks from the connection on FD and answers each with a float, or with the
+exception text when the verifier raised. A plain subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
 """
 
 import os
@@ -14,6 +14,10 @@ def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float
         from rewards.math import score
 
         return score(completion, gold)
+    if kind == "custom":
+        from rewards.custom import call_hook
+
+        return call_hook(gold["reward"], completion, gold["problem"])
     if kind == "countdown":
         from rewards.countdown import score
 
@@ -42,8 +46,8 @@ def main() -> None:
             return
         try:
             result = _score_one(*task, code_timeout_s)
-        except Exception:  # bad model output must never take the worker down
-            result = 0.0
+        except Exception as e:  # bad model output must never take the worker down; the pool counts it
+            result = f"{type(e).__name__}: {e}"[:500]
         conn.send(result)
 
 
