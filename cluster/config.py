@@ -35,7 +35,9 @@ class EmbeddedModelConfig(_Section):
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
     corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
     seed: int = Field(0, description="seed of the prior's initialisation and corpus (apart from train.seed)")
-    cache_dir: str = Field(".cache/rlvr/priors", description="where pre-trained priors are cached by settings hash")
+    cache_dir: Optional[str] = Field(
+        None, description="where pre-trained priors are cached by settings hash; null: the user cache "
+                          "($RLVR_CACHE_DIR, else $XDG_CACHE_HOME/rlvr, else ~/.cache/rlvr; + /priors)")
 
 
 class ModelConfig(_Section):

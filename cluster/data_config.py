@@ -27,7 +27,8 @@ class DatasetSpec(BaseModel):
     split: str = "test"
     """Split of a built-in dataset (its loader lists the valid ones); for 'hf', the split passed to load_dataset."""
     path: str | None = None
-    """'jsonl': the file; 'hf': dataset name or builder; built-in: a same-format file. Relative to the data root."""
+    """'jsonl': the file; 'hf': dataset name or builder; built-in: a same-format file. A relative path resolves
+    against the working directory, else the data root."""
     data_dir: str | None = None
     """Data root; None means $RLVR_DATA_DIR, else ../shared/data relative to the repo."""
     limit: int | None = None

@@ -3,8 +3,9 @@
 Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
 `\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
 ("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
-gold (cluster/code_tests.py). Files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
-else ../shared/data next to the repo (shared/data/SOURCES.md lists them).
+gold (cluster/code_tests.py). Built-in files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
+else ../shared/data next to the repo (shared/data/SOURCES.md lists them); a relative `path` of your own resolves
+against the working directory first.
 
     from cluster.data_config import DatasetSpec
     from cluster.datasets import load_problems
@@ -262,7 +263,7 @@ class Builtin:
 
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
         self.check_split(spec)
-        path = resolve(spec.path or self.files[spec.split], spec)
+        path = resolve(spec.path or self.files[spec.split], spec, user=spec.path is not None)
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
         return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
@@ -357,9 +358,23 @@ LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
 # ---- entry points ----------------------------------------------------------------------------
 
 
-def resolve(path: str, spec: DatasetSpec) -> Path:
+def resolve(path: str, spec: DatasetSpec, user: bool = True) -> Path:
+    """A file of the dataset. A user's relative path (dataset.path, data_files) resolves against the working
+    directory, else the data root (the shared files); a built-in's own file and an explicit dataset.data_dir use
+    the data root only."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else data_root(spec.data_dir) / p
+    if p.is_absolute():
+        return p
+    root = data_root(spec.data_dir) / p
+    if not user or spec.data_dir:
+        return root
+    here = Path.cwd() / p
+    if here.exists() or root.exists():
+        return here if here.exists() else root
+    if any(c in path for c in "*?["):  # a glob for load_dataset's data_files
+        return here
+    raise DatasetError(f"dataset {spec.name!r}: path {path!r} not found in the working directory ({here}) nor "
+                       f"under the data root ({root}); fix dataset.path, or set dataset.data_dir")
 
 
 def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],

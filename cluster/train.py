@@ -300,10 +300,12 @@ def abort_message(trainer: Trainer, error: Exception, config_path: str | None) -
 
 def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
                  resume: bool = False) -> int:
+    from cluster.preflight import check_integrations, check_prompts
     from cluster.report import write_report
     from cluster.runtime import init_ray, resolve_model
 
     t0 = time.time()
+    check_integrations(cfg)
     train_problems = load_specs(cfg.data.train)
     eval_problems = load_specs(cfg.data.eval)
     run_dir = find_run_dir(cfg, config_path, resume)
@@ -316,6 +318,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
     t_prep = time.time()
     model_path = resolve_model(cfg)
     prepare_s = time.time() - t_prep
+    train_problems, eval_problems = check_prompts(cfg, model_path, train_problems, eval_problems)
     init_ray(cfg, address)
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
     try:
