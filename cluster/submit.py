@@ -21,6 +21,7 @@ from cluster.overrides import ConfigError
 REPO = Path(__file__).resolve().parent.parent
 EXCLUDES = [".venv", ".git", "runs", ".cache", "**/__pycache__", "*.egg-info", ".whl"]
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+AGENT_WAIT_S = 120.0  # how long a submission waits for a freshly started head's job agent
 
 
 def use_token_auth() -> bool:
@@ -79,9 +80,16 @@ def submit(address: str, config: str, overrides: list[str], env_vars: dict | Non
     env = {**worker_env(cfg.rollout.device), "RLVR_JOB_CONFIG": to_yaml(cfg), "RLVR_JOB_NAME": Path(config).stem,
            **(env_vars or {})}
     runtime_env = {"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": env, "py_executable": python}
-    job_id = _client(address).submit_job(entrypoint=f"{shlex.quote(python)} -m cluster.job",
-                                         runtime_env=runtime_env)
-    return job_id, cfg.output.dir
+    client = _client(address)
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job_id = client.submit_job(entrypoint=f"{shlex.quote(python)} -m cluster.job", runtime_env=runtime_env)
+            return job_id, cfg.output.dir
+        except RuntimeError as e:  # a head started moments ago has no job agent yet
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
 
 
 def _status(client, job_id: str) -> str:
@@ -142,7 +150,7 @@ def _submit_main(args, address: str) -> int:
         print("rlvr submit: give a CONFIG to submit, or --status/--stop/--logs JOB_ID", file=sys.stderr)
         return 2
     job_id, out_dir = submit(address, args.config, args.overrides, python=args.python)
-    print(f"submitted job {job_id}; outputs go to {out_dir} on the node that runs the job's driver", flush=True)
+    print(f"submitted job {job_id}\noutputs go to {out_dir} on the node that runs the job's driver", flush=True)
     if args.no_follow:
         return 0
     status = follow(address, job_id)
