@@ -12,6 +12,7 @@ before any actor starts.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +21,7 @@ from cluster import checkpoint as ckpt
 from cluster.config import RunConfig, to_yaml
 from cluster.data_loading import load_specs
 from cluster.overrides import ConfigError
-from cluster.policy_eval import generate_and_score, quick_summary
+from cluster.policy_eval import answer_of, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, flatten, rollout_metrics, select
 from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
@@ -149,7 +150,8 @@ class Trainer:
             for s in g:
                 if len(rows) < n:
                     rows.append({"step": step, "id": p.id, "prompt": p.prompt, "completion": s.text,
-                                 "reward": rewards[k], "tokens": len(s.response_ids), "version": s.version})
+                                 "extracted": answer_of(p, s.text), "reward": rewards[k],
+                                 "tokens": len(s.response_ids), "version": s.version})
                 k += 1
         append_jsonl(self.run_dir / "samples.jsonl", rows)
 
@@ -209,7 +211,9 @@ class Trainer:
         cfg = self.cfg
         if self.step == 0 and "before" not in self.evals:
             self.evaluate("before")
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="rl steps", disable=not progress,
+        # A bar redrawn in place is unreadable in a file or a job's log: there, one plain line per step.
+        plain = progress and not sys.stdout.isatty()
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="rl steps", disable=not progress or plain,
                    dynamic_ncols=True)
         executor = ThreadPoolExecutor(1) if cfg.train.schedule == "async" else None
         try:
@@ -244,6 +248,9 @@ class Trainer:
                 bar.set_postfix(reward=f"{row.get('reward/mean', 0):.2f}",
                                 len=f"{row.get('response_length/mean', 0):.0f}")
                 bar.update(1)
+                if plain:
+                    print(f"rl steps {self.step}/{cfg.train.steps}: reward {row.get('reward/mean', 0):.3f}, response "
+                          f"length {row.get('response_length/mean', 0):.1f}, {row['time/step']:.1f} s", flush=True)
                 if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
                     self.save()
         finally:

@@ -63,6 +63,8 @@ def test_guide_example_trains_two_steps_with_its_custom_reward(workdir):
     assert report["eval_problems"] == 4 and report["accuracy_after"] is not None
     assert (run / "checkpoints" / "step-000002" / "hf" / "config.json").is_file()
     assert "count/reward_errors" in rows(run / "metrics.jsonl")[-1]
+    assert all("extracted" in s for s in samples)
+    assert "rl steps 2/2: reward " in res.stdout  # plain progress lines: stdout is not a terminal here
 
 
 @pytest.mark.slow
