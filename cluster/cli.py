@@ -4,7 +4,7 @@
     rlvr train configs/local.yaml rollout.n=8 --resume  # dotted overrides; continue the latest checkpoint
     rlvr train CONFIG --address auto                    # join an existing Ray cluster
     rlvr submit --address http://HEAD:8265 CONFIG       # Ray job submission; follows the logs
-    rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID
+    rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID | --logs JOB_ID
     rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest/hf
     rlvr config show CONFIG [overrides]                 # the resolved, validated config
     rlvr plot RUN_DIR                                   # training-curve PNGs from metrics.jsonl
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--status", metavar="JOB_ID", help="print the status of a submitted job")
     p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job")
+    p.add_argument("--logs", metavar="JOB_ID", help="print a submitted job's logs so far")
+    p.add_argument("--python", default=None,
+                   help="Python that runs the job and its workers on the cluster (default: the one running rlvr)")
     p.add_argument("--no-follow", action="store_true", help="return after printing the job id")
 
     p = sub.add_parser("config", help="config tools")
@@ -108,7 +111,8 @@ def _dispatch(args) -> int | None:
         try:
             return run_training(cfg, config_path=args.config, address=args.address, resume=args.resume)
         except TrainingAborted as e:
-            traceback.print_exception(e.__cause__)  # the fault itself, for debugging
+            if e.__cause__ is not None:
+                traceback.print_exception(e.__cause__)  # the fault itself, for debugging
             print(f"rlvr: {e}", file=sys.stderr)
             return 1
     if args.command == "eval":

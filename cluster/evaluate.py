@@ -135,6 +135,16 @@ class ModelEval:
 
         probe = ModelEval.on_pool(cfg, None, PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt,
                                                                            cfg.rollout.max_model_len))
+        if cfg.budget_forcing.enabled:  # a forcing string the vocabulary cannot spell forces nonsense
+            from actors.prompts import check_round_trip
+
+            try:
+                warning = check_round_trip(probe.encoder.tokenizer, cfg.budget_forcing.forcing,
+                                           "budget_forcing.forcing")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            if warning:
+                print(f"warning: {warning}", flush=True)
         for name, problems in datasets.items():
             probe.encode(name, problems)
 

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 
 from rewards.verdict import Verdict
 
-KINDS = ("math", "code", "countdown")
+KINDS = ("math", "code", "countdown", "custom")
 _STARTUP_TIMEOUT_S = 120.0
 
 
@@ -45,7 +45,8 @@ class _Worker:
 
 
 class VerifierPool:
-    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[Verdict]` (floats); thread-safe."""
+    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[Verdict]` (floats); thread-safe.
+    A Verdict's `.failure` says why an item scored 0.0 without a decision: 'timeout', or the verifier's error."""
 
     def __init__(self, workers: int = 2, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
         if workers < 1 or timeout_s <= 0 or code_timeout_s <= 0:
@@ -106,9 +107,11 @@ class VerifierPool:
                     try:
                         w.conn.send((kinds[i], completions[i], golds[i]))
                         w.task = (i, self._deadline(kinds[i]))
-                    except (OSError, ValueError, TypeError):  # unpicklable item, or a pipe that just broke
+                    except (OSError, ValueError, TypeError) as e:  # unpicklable item, or a pipe that just broke
                         if w.proc.poll() is not None:
                             pending.appendleft(i)
+                        else:
+                            results[i] = Verdict(0.0, "error", f"could not send the item: {type(e).__name__}: {e}")
             busy = [w for w in self._workers if w.task]
             if not busy:
                 continue
@@ -126,6 +129,8 @@ class VerifierPool:
                         if w.task[0] not in retried:
                             retried.add(w.task[0])
                             pending.appendleft(w.task[0])
+                        else:
+                            results[w.task[0]] = Verdict(0.0, "error", "verifier worker crashed twice")
                 elif time.monotonic() < w.task[1]:
                     continue
                 else:
