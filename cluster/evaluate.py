@@ -215,9 +215,9 @@ class ModelEval:
 
 
 def build_model_report(cfg: EvalRunConfig, by_mode: dict, dropped: dict, given: str, resolved: str,
-                       seconds: float) -> dict:
+                       seconds: float, eval_seconds: float) -> dict:
     main = by_mode["max_tokens"][cfg.sampling.max_tokens]
-    return {"path": given, "resolved_path": resolved, "seconds": seconds,
+    return {"path": given, "resolved_path": resolved, "seconds": seconds, "eval_seconds": eval_seconds,
             "datasets": {name: {"problems": len(rs), "dropped_prompts": dropped[name]} for name, rs in main.items()},
             "metrics": metrics_block(main, cfg.k_values, cfg.bootstrap),
             "token_budget": {mode: budget_block(by_budget, cfg.bootstrap) for mode, by_budget in by_mode.items()}}
@@ -253,15 +253,17 @@ def run_eval(cfg: EvalRunConfig, address: str | None = None, progress: bool = Tr
                 t_model = time.time()
                 ev = ModelEval(cfg, resolved)
                 bar.update(task, description=f"eval {label}")
+                t_eval = time.time()  # generation and scoring, without the engines' start
                 try:
                     by_mode, rows, dropped = ev.run(datasets, on_step=lambda: bar.advance(task))
+                    eval_s = time.time() - t_eval
                 finally:
                     ev.close()
                 with open(samples_path, "a") as f:
                     for row in rows:
                         f.write(json.dumps({"model": label, **row}) + "\n")
                 report["models"][label] = build_model_report(cfg, by_mode, dropped, given, resolved,
-                                                              time.time() - t_model)
+                                                              time.time() - t_model, eval_s)
     finally:
         ray.shutdown()
     report["plots"] = [p.name for p in write_plots(run_dir, report)]
