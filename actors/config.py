@@ -38,8 +38,9 @@ class PromptConfig(BaseModel):
 
     model_config = _FROZEN
 
-    format: Literal["chat", "base"] = Field("base", description="'chat': tokenizer's chat template; "
-                                                                "'base': `template` with {prompt} filled in")
+    format: Literal["chat", "base", "plain"] = Field(
+        "base", description="'chat': tokenizer's chat template; 'base': `template` with {prompt} filled in; "
+                            "'plain': the prompt text exactly as in the data, no template")
     template: str = Field(R1_ZERO_TEMPLATE, description="base-model template containing '{prompt}' exactly once")
     system: str | None = Field(None, description="system message for chat models; None: none")
     overlong: Literal["error", "drop"] = Field("error", description="prompt with tokens + sampling.max_tokens > "
@@ -52,6 +53,9 @@ class PromptConfig(BaseModel):
             raise ValueError(
                 f"rollout.prompt.template must contain '{{prompt}}' exactly once, found "
                 f"{self.template.count('{prompt}')} in {self.template[:80]!r}")
+        if self.format == "plain" and self.template not in (R1_ZERO_TEMPLATE, "{prompt}"):
+            raise ValueError(f"rollout.prompt.template={self.template[:60]!r} is set but rollout.prompt.format='plain' "
+                             "uses no template: set format='base' to apply it, or remove the template")
         return self
 
 

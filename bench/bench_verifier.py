@@ -61,7 +61,8 @@ def warmup_pairs(n: int = 300) -> list[tuple[str, str, str, bool]]:
 def run_rlvr(pairs):
     from rewards.math import equivalence
 
-    equivalence._parse.cache_clear()
+    equivalence._normalized.cache_clear()
+    equivalence._parsed.cache_clear()
     equivalence._sympy.cache_clear()
     start = time.perf_counter()
     out = [equivalence.is_equivalent(p, g) for _, p, g, _ in pairs]

@@ -39,9 +39,10 @@ def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: i
 def prior_path(cfg) -> str:
     """The cached pre-trained prior of the recipe (trained once, minutes, on first use)."""
     from cluster.embedded.prior import prepare_prior
+    from cluster.paths import prior_cache_dir
 
     embedded = cfg.model.embedded
-    cache = REPO / embedded.cache_dir  # the recipe's relative cache, wherever the bench is run from
+    cache = REPO / embedded.cache_dir if embedded.cache_dir else prior_cache_dir(None)  # the recipe's, or the user's
     seed = getattr(embedded, "seed", cfg.train.seed)  # the prior's own seed where the config has one
     return str(prepare_prior(embedded.model_copy(update={"cache_dir": str(cache)}), seed=seed, progress=False))
 

@@ -5,12 +5,16 @@ Two-pass use by the eval harness, with token ids from the policy's tokenizer:
     1. generate with max_tokens=B; if finish_reason == 'stop' the model answered within budget: done.
     2. else generate again from `forced_prompt_ids(prompt, response, B, encode(forcing))` with a small
        max_tokens, and score `forced_completion(thinking_text, forcing, continuation)`.
+A token-budget sweep needs one generation, at the largest budget: `cut_at_budget` turns each sample into what
+max_tokens=B would have produced (the first B tokens, finish 'length', when it ran longer; itself otherwise), and
+forcing then continues from those B tokens, reusing the prompt's cached prefix in the engine.
 Pure functions on lists and strings; the tokenizer and engine stay with the caller.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import replace
+from typing import Callable, Sequence
 
 DEFAULT_FORCING = "\nFinal answer: \\boxed{"
 
@@ -61,3 +65,15 @@ def close_forced_answer(forcing: str, continuation: str) -> str:
 def forced_completion(thinking_text: str, forcing: str, continuation: str) -> str:
     """The full text to score: thinking cut at the budget, the forcing string, the closed answer."""
     return thinking_text + forcing + close_forced_answer(forcing, continuation)
+
+
+def cut_at_budget(sample, budget: int, decode: Callable[[list[int]], str]):
+    """The sample as a generation with max_tokens=budget would end: unchanged if it ended within the budget,
+    else its first `budget` tokens (text decoded by `decode`) with finish_reason 'length'. `sample` is an
+    actors.types.Sample (any dataclass with response_ids, logprobs, text and finish_reason)."""
+    _check_budget(budget)
+    if len(sample.response_ids) <= budget:
+        return sample
+    ids = list(sample.response_ids[:budget])
+    return replace(sample, response_ids=ids, logprobs=list(sample.logprobs[:budget]), text=decode(ids),
+                   finish_reason="length")

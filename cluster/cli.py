@@ -4,11 +4,12 @@
     rlvr train configs/local.yaml rollout.n=8 --resume  # dotted overrides; continue the latest checkpoint
     rlvr train CONFIG --address auto                    # join an existing Ray cluster
     rlvr submit --address http://HEAD:8265 CONFIG       # Ray job submission; follows the logs
-    rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID
+    rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID | --logs JOB_ID
     rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest/hf
     rlvr config show CONFIG [overrides]                 # the resolved, validated config
     rlvr plot RUN_DIR                                   # training-curve PNGs from metrics.jsonl
     rlvr plan CONFIG --nodes 2 --gpus-per-node 8        # placement and memory plan, no GPU needed
+    rlvr verify-audit [CASES.jsonl]                     # math graders vs labelled cases (needs math-verify)
 
 Heavy imports (Ray, vLLM, DeepSpeed) happen inside the subcommand that needs them, so `--help` is instant.
 """
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     p.add_argument("--status", metavar="JOB_ID", help="print the status of a submitted job")
     p.add_argument("--stop", metavar="JOB_ID", help="stop a submitted job")
+    p.add_argument("--logs", metavar="JOB_ID", help="print a submitted job's logs so far")
+    p.add_argument("--python", default=None,
+                   help="Python that runs the job and its workers on the cluster (default: the one running rlvr)")
     p.add_argument("--no-follow", action="store_true", help="return after printing the job id")
 
     p = sub.add_parser("config", help="config tools")
@@ -71,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=1, help="nodes in the cluster")
     p.add_argument("--gpus-per-node", type=int, default=8, help="GPUs per node")
     p.add_argument("--gpu-memory-gib", type=float, default=80.0, help="memory per GPU")
+
+    p = sub.add_parser("verify-audit", help="rlvr's math verifier, math-verify and a Qwen-style grader vs labels",
+                       description="Confusion matrix, agreement, timeouts and disagreements of each grader on "
+                                   "labelled (prediction, gold, verdict) cases (cluster/verify_audit.py).")
+    p.add_argument("cases", nargs="?", help="JSONL case file (default: tests/fixtures/verifier_cases.jsonl)")
+    p.add_argument("--show", type=int, default=10, help="disagreements listed per grader")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per grader call")
     return parser
 
 
@@ -100,7 +111,8 @@ def _dispatch(args) -> int | None:
         try:
             return run_training(cfg, config_path=args.config, address=args.address, resume=args.resume)
         except TrainingAborted as e:
-            traceback.print_exception(e.__cause__)  # the fault itself, for debugging
+            if e.__cause__ is not None:
+                traceback.print_exception(e.__cause__)  # the fault itself, for debugging
             print(f"rlvr: {e}", file=sys.stderr)
             return 1
     if args.command == "eval":
@@ -125,6 +137,14 @@ def _dispatch(args) -> int | None:
 
         return plan_main(load_config(args.config, args.overrides), args.nodes, args.gpus_per_node,
                          args.gpu_memory_gib)
+    if args.command == "verify-audit":
+        from cluster.verify_audit import AuditError, main as audit_main
+
+        try:
+            return audit_main(args.cases, args.show, args.timeout)
+        except AuditError as e:
+            print(f"rlvr: {e}", file=sys.stderr)
+            return 2
     raise AssertionError(args.command)
 
 

@@ -35,7 +35,9 @@ class EmbeddedModelConfig(_Section):
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
     corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
     seed: int = Field(0, description="seed of the prior's initialisation and corpus (apart from train.seed)")
-    cache_dir: str = Field(".cache/rlvr/priors", description="where pre-trained priors are cached by settings hash")
+    cache_dir: Optional[str] = Field(
+        None, description="where pre-trained priors are cached by settings hash; null: the user cache "
+                          "($RLVR_CACHE_DIR, else $XDG_CACHE_HOME/rlvr, else ~/.cache/rlvr; + /priors)")
 
 
 class ModelConfig(_Section):
@@ -83,7 +85,20 @@ class TrainConfig(_Section):
     keep_checkpoints: int = Field(2, gt=0, description="retain the last K checkpoints")
     eval_every: int = Field(0, ge=0, description="evaluate the current policy every N steps (0: before/after only)")
     samples_per_step_logged: int = Field(4, ge=0, description="completions written to samples.jsonl per step")
+    zero_signal_warn_steps: int = Field(
+        3, ge=1, description="warn when every reward of a step is identical (no learning signal) this many steps "
+                             "in a row")
+    zero_signal_stop_steps: int = Field(
+        20, ge=0, description="stop the run after this many such steps in a row (0: never stop)")
     weight_sync: WeightSyncConfig = Field(default_factory=WeightSyncConfig, description="weight-sync settings")
+
+
+class SupportConfig(_Section):
+    """pass@k / maj@k for k up to n of the prior and the final policy (cluster/support.py); n=0 turns it off."""
+
+    n: int = Field(0, ge=0, description="samples per problem before and after training (0: no support curves)")
+    problems: int = Field(50, gt=0, description="the first this many held-out problems of data.eval")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the support samples")
 
 
 class EvalConfig(_Section):
@@ -94,6 +109,7 @@ class EvalConfig(_Section):
     token_budgets: list[int] = Field(default_factory=list, description="max_tokens sweep for accuracy vs budget")
     budget_forcing: bool = Field(False, description="cut thinking at the budget and force an answer")
     bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
+    support: SupportConfig = Field(default_factory=SupportConfig, description="support vs sharpening curves")
 
 
 class OutputConfig(_Section):
@@ -152,6 +168,11 @@ class RunConfig(_Section):
                 f"learner.temperature={self.learner.temperature} but the engine returns "
                 f"{self.rollout.logprobs_mode} at sampling.temperature={self.sampling.temperature}: set "
                 f"learner.temperature={want_t} so learner and rollout log-probs describe the same distribution")
+        t = self.train
+        if t.zero_signal_stop_steps and t.zero_signal_stop_steps < t.zero_signal_warn_steps:
+            raise ValueError(f"train.zero_signal_stop_steps={t.zero_signal_stop_steps} is below "
+                             f"train.zero_signal_warn_steps={t.zero_signal_warn_steps}: the run would stop without a "
+                             "warning; raise zero_signal_stop_steps, or set it to 0 to never stop")
         if self.train.schedule == "async" and self.train.max_staleness < 1:
             raise ValueError("train.schedule='async' needs train.max_staleness >= 1 (rollouts are one version behind)")
         if self.train.weight_sync.transport == "cuda_ipc":

@@ -2,7 +2,8 @@
 
 A built-in dataset needs only its name and split, e.g. `DatasetSpec(name="gsm8k", split="test")`.
 Any other local JSONL/JSON file: `DatasetSpec(name="jsonl", path="my.jsonl", kind="math",
-fields={"prompt": "question", "answer": "answer"})`. A Hugging Face dataset goes through
+fields={"prompt": "question", "answer": "answer"})`; with `kind="custom", reward="my_reward.py:score"` a
+user function scores each completion (rewards/custom.py documents its signature). A Hugging Face dataset goes through
 `datasets.load_dataset`: `DatasetSpec(name="hf", path="json", data_files="x.jsonl", kind="math",
 fields={...})` or `path="openai/gsm8k", hf_subset="main"` where the hub (or its cache) is reachable.
 """
@@ -13,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-Kind = Literal["math", "code", "countdown"]
+Kind = Literal["math", "code", "countdown", "custom"]
 FIELD_ROLES = ("prompt", "answer", "id")
 GENERIC_NAMES = ("jsonl", "hf")
 
@@ -26,7 +27,8 @@ class DatasetSpec(BaseModel):
     split: str = "test"
     """Split of a built-in dataset (its loader lists the valid ones); for 'hf', the split passed to load_dataset."""
     path: str | None = None
-    """'jsonl': the file; 'hf': dataset name or builder; built-in: a same-format file. Relative to the data root."""
+    """'jsonl': the file; 'hf': dataset name or builder; built-in: a same-format file. A relative path resolves
+    against the working directory, else the data root."""
     data_dir: str | None = None
     """Data root; None means $RLVR_DATA_DIR, else ../shared/data relative to the repo."""
     limit: int | None = None
@@ -36,19 +38,34 @@ class DatasetSpec(BaseModel):
     answer_format: Literal["plain", "gsm8k", "boxed"] = "plain"
     """For 'jsonl'/'hf': how gold is read from the answer field: as is, after '####', or the last \\boxed{}."""
     kind: Kind | None = None
-    """For 'jsonl'/'hf': problem kind (math, code, countdown); built-in datasets know their own."""
+    """For 'jsonl'/'hf': problem kind (math, code, countdown, custom); built-in datasets know their own."""
+    reward: str | None = None
+    """For kind='custom': the reward function, 'path/to/file.py:function' (relative to the working directory)
+    or 'package.module:function', called as fn(completion: str, problem: dict) -> float (rewards/custom.py)."""
     on_bad_record: Literal["error", "skip"] = "error"
     """Malformed line, missing field or empty gold: 'error' stops with file and line, 'skip' drops and counts it."""
     hf_subset: str | None = None
     """For 'hf': the dataset config name (e.g. 'main' for openai/gsm8k)."""
     data_files: str | list[str] | None = None
     """For 'hf': data_files passed to load_dataset (for builders such as 'json')."""
+    round_to: int | Literal["prompt", "gold"] | None = None
+    """Math: decimals answers are rounded to before comparing; 'prompt': as each problem says ("to the nearest
+    tenth"), 'gold': a decimal gold counts as rounded to its printed places; null: exact (rewards/math/rules.py)."""
+    list_order: Literal["prompt", "ordered", "unordered"] = "prompt"
+    """Math: a bare list `a, b` must match in order, unless 'unordered' or the problem asks for all solutions."""
 
     @field_validator("limit")
     @classmethod
     def _limit_positive(cls, v: int | None) -> int | None:
         if v is not None and v < 1:
             raise ValueError(f"limit={v}: expected a positive integer or null (null keeps all problems)")
+        return v
+
+    @field_validator("round_to")
+    @classmethod
+    def _round_to_range(cls, v):
+        if isinstance(v, int) and not -9 <= v <= 12:
+            raise ValueError(f"round_to={v}: expected decimals in [-9, 12], 'prompt', 'gold' or null (exact)")
         return v
 
     @field_validator("fields")
@@ -63,6 +80,17 @@ class DatasetSpec(BaseModel):
         if missing:
             raise ValueError(f"fields lacks {missing}: map each to a record field, e.g. {{'prompt': 'question'}}")
         return v
+
+    @model_validator(mode="after")
+    def _reward_with_custom(self) -> DatasetSpec:
+        if (self.kind == "custom") != (self.reward is not None):
+            raise ValueError(f"kind={self.kind!r}, reward={self.reward!r}: kind='custom' needs reward="
+                             "'path/to/file.py:function' or 'module:function', and reward applies only to kind='custom'")
+        if self.reward is not None:
+            from rewards.custom import split_ref
+
+            split_ref(self.reward)
+        return self
 
     @model_validator(mode="after")
     def _known_name_and_split(self) -> DatasetSpec:

@@ -3,8 +3,9 @@
 Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
 `\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
 ("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
-gold (cluster/code_tests.py). Files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
-else ../shared/data next to the repo (shared/data/SOURCES.md lists them).
+gold (cluster/code_tests.py). Built-in files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
+else ../shared/data next to the repo (shared/data/SOURCES.md lists them); a relative `path` of your own resolves
+against the working directory first.
 
     from cluster.data_config import DatasetSpec
     from cluster.datasets import load_problems
@@ -20,7 +21,7 @@ import math
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -37,15 +38,24 @@ class Problem:
     id: str
     prompt: str
     gold: str  # math/countdown: the answer; code: a test program run after the candidate's code
-    kind: str  # 'math' | 'code' | 'countdown'
+    kind: str  # 'math' | 'code' | 'countdown' | 'custom'
     source: str  # dataset name and split, e.g. 'gsm8k/test'
     meta: dict[str, Any] = field(default_factory=dict)
+    reward: str | None = None  # kind 'custom': the hook, 'abs/path.py:fn' or 'module:fn'
+    origin: str = ""  # 'file:line' of the record, for error messages
 
     @property
     def reward_gold(self) -> str | dict:
-        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, else `gold`."""
+        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, {"answer", "round_to",
+        "ordered"} for math with relaxed rules (dataset.round_to / list_order), the hook and the record for
+        custom, else `gold`."""
         if self.kind == "countdown":
             return {"nums": self.meta["nums"], "target": self.meta["target"]}
+        if self.kind == "math" and "answer_rules" in self.meta:
+            return {"answer": self.gold, **self.meta["answer_rules"]}
+        if self.kind == "custom":
+            return {"reward": self.reward, "problem": {**self.meta, "id": self.id, "prompt": self.prompt,
+                                                       "answer": self.gold}}
         return self.gold
 
 
@@ -256,7 +266,7 @@ class Builtin:
 
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
         self.check_split(spec)
-        path = resolve(spec.path or self.files[spec.split], spec)
+        path = resolve(spec.path or self.files[spec.split], spec, user=spec.path is not None)
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
         return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
@@ -290,14 +300,30 @@ LOADERS: dict[str, Callable[[DatasetSpec], LoadedDataset]] = {
 
 def _mapped(spec: DatasetSpec, stem: str) -> Callable[[dict], Problem]:
     fields, fmt = spec.fields or {}, ANSWER_FORMATS[spec.answer_format]
+    reward = custom_reward(spec)
 
     def convert(r: dict) -> Problem:
         rid = str(require(r, fields["id"])) if "id" in fields else f"{stem}/{r['_index']}"
         meta = {k: v for k, v in r.items() if k not in fields.values() and k != "_index"}
         prompt = prompt_text(require(r, fields["prompt"]))
-        return Problem(rid, prompt, fmt(str(require(r, fields["answer"]))), str(spec.kind), stem, meta)
+        return Problem(rid, prompt, fmt(str(require(r, fields["answer"]))), str(spec.kind), stem, meta, reward)
 
     return convert
+
+
+def custom_reward(spec: DatasetSpec) -> str | None:
+    """kind='custom': the hook with its file made absolute, loaded once here so a broken hook fails before
+    anything starts."""
+    if spec.reward is None:
+        return None
+    from rewards.custom import RewardHookError, absolute_ref, load_hook
+
+    try:
+        ref = absolute_ref(spec.reward)
+        load_hook(ref)
+    except RewardHookError as e:
+        raise DatasetError(f"dataset {spec.name!r} ({spec.path}): {e}") from None
+    return ref
 
 
 def load_jsonl(spec: DatasetSpec) -> LoadedDataset:
@@ -335,9 +361,23 @@ LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
 # ---- entry points ----------------------------------------------------------------------------
 
 
-def resolve(path: str, spec: DatasetSpec) -> Path:
+def resolve(path: str, spec: DatasetSpec, user: bool = True) -> Path:
+    """A file of the dataset. A user's relative path (dataset.path, data_files) resolves against the working
+    directory, else the data root (the shared files); a built-in's own file and an explicit dataset.data_dir use
+    the data root only."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else data_root(spec.data_dir) / p
+    if p.is_absolute():
+        return p
+    root = data_root(spec.data_dir) / p
+    if not user or spec.data_dir:
+        return root
+    here = Path.cwd() / p
+    if here.exists() or root.exists():
+        return here if here.exists() else root
+    if any(c in path for c in "*?["):  # a glob for load_dataset's data_files
+        return here
+    raise DatasetError(f"dataset {spec.name!r}: path {path!r} not found in the working directory ({here}) nor "
+                       f"under the data root ({root}); fix dataset.path, or set dataset.data_dir")
 
 
 def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],
@@ -352,7 +392,7 @@ def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadR
                 raise rec
             problem = convert({**rec, "_index": len(problems) + len(skipped)})
             if problem is not None:
-                problems.append(problem)
+                problems.append(replace(problem, origin=f"{where}:{line}"))
         except BadRecord as e:
             msg = f"{where}:{line}: {e}"
             if spec.on_bad_record == "error":
@@ -383,4 +423,17 @@ def check_spec(spec: DatasetSpec) -> None:
 def load_problems(spec: DatasetSpec) -> LoadedDataset:
     """All problems of one dataset; raises DatasetError if it cannot be read (or a bad record, unless skipped)."""
     check_spec(spec)
-    return LOADERS[spec.name](spec)
+    return _with_answer_rules(LOADERS[spec.name](spec), spec)
+
+
+def _with_answer_rules(loaded: LoadedDataset, spec: DatasetSpec) -> LoadedDataset:
+    """Math problems whose comparison is not strict carry their rules in meta["answer_rules"]."""
+    from rewards.math.rules import STRICT, rules_for
+
+    out = []
+    for p in loaded.problems:
+        rules = rules_for(p.prompt, p.gold, spec.round_to, spec.list_order) if p.kind == "math" else STRICT
+        if rules != STRICT:
+            p = replace(p, meta={**p.meta, "answer_rules": {"round_to": rules.round_to, "ordered": rules.ordered}})
+        out.append(p)
+    return LoadedDataset(loaded.name, out, loaded.skipped)

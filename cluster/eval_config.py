@@ -10,7 +10,7 @@ The rollout, sampling, output and Ray sections are the training run's own (clust
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -60,8 +60,10 @@ class EvalRunConfig(_Section):
     sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(n=4, seed=0),
                                      description="n samples per problem, temperature, max_tokens (largest budget)")
     ks: Optional[list[int]] = Field(None, description="k values for pass@k/maj@k (default: 1, 2, 4, ..., n)")
-    token_budgets: list[int] = Field(default_factory=list,
-                                     description="max_tokens sweep; each budget is generated separately")
+    token_budgets: list[int] = Field(default_factory=list, description="max_tokens sweep (see budget_sweep)")
+    budget_sweep: Literal["prefix", "separate"] = Field(
+        "prefix", description="prefix: generate once at sampling.max_tokens and cut every sample at each smaller "
+                              "budget (one generation for the sweep); separate: one generation per budget")
     budget_forcing: BudgetForcingConfig = Field(default_factory=BudgetForcingConfig,
                                                 description="forced-answer evaluation of every token budget")
     bootstrap: int = Field(1000, ge=1, description="bootstrap resamples (over problems) for 95% intervals")

@@ -1,6 +1,6 @@
 """Turn scored samples into the numbers, plots and table of `rlvr eval` (no Ray, no engines: pure bookkeeping).
 
-- `metrics_block`: pass@k / maj@k / mean@k per dataset, 'overall' (all problems pooled) and 'macro'
+- `metrics_block`: pass@k / pass^k / maj@k / mean@k per dataset, 'overall' (all problems pooled) and 'macro'
   (mean of dataset means), with bootstrap CIs over problems (cluster.metrics.summarize). maj@k groups
   answers by the math verifier's equivalence, so '0.5' and '\\frac{1}{2}' vote together; datasets without
   extracted answers (code, countdown) report no maj@k.

@@ -3,10 +3,10 @@
     rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest
     rlvr eval my_eval.yaml --address auto          # on an existing Ray cluster
 
-For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem at every
-token budget (each budget is its own generation with max_tokens=B; with a fixed sampling.seed the shorter
-runs are, up to float noise, prefixes of the longer ones), and verify them with rewards/ (through
-cluster.policy_eval). With budget forcing on, every sample cut at its budget gets a second, greedy
+For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem once, at the
+largest budget, and cut them at every smaller budget B (what max_tokens=B would have produced: the first B
+tokens; `budget_sweep: separate` generates each budget on its own instead), and verify them with rewards/
+(through cluster.policy_eval). With budget forcing on, every sample cut at its budget gets a second, greedy
 generation from `prompt + first B tokens + forcing string` (s1, cluster/budget.py) and is scored on
 `thinking + forcing + answer`. Metrics of the largest budget (= sampling.max_tokens) give pass@k, maj@k and
 mean@k; every budget gives one point of accuracy vs tokens.
@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 from actors.config import SamplingConfig
 from actors.types import Sample
-from cluster.budget import forced_completion, forced_prompt_ids, needs_forcing
+from cluster.budget import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
 from cluster.config import to_yaml
 from cluster.eval_config import RESERVED_LABELS, EvalRunConfig
 from cluster.eval_report import budget_block, for_voting, metrics_block, print_table, write_plots
@@ -135,6 +135,16 @@ class ModelEval:
 
         probe = ModelEval.on_pool(cfg, None, PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt,
                                                                            cfg.rollout.max_model_len))
+        if cfg.budget_forcing.enabled:  # a forcing string the vocabulary cannot spell forces nonsense
+            from actors.prompts import check_round_trip
+
+            try:
+                warning = check_round_trip(probe.encoder.tokenizer, cfg.budget_forcing.forcing,
+                                           "budget_forcing.forcing")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            if warning:
+                print(f"warning: {warning}", flush=True)
         for name, problems in datasets.items():
             probe.encode(name, problems)
 
@@ -170,8 +180,10 @@ class ModelEval:
         rows, dropped = [], {}
         for name, problems in datasets.items():
             kept, token_ids, dropped[name] = self.encode(name, problems)
+            full = self.pool.generate(token_ids, cfg.sampling) if cfg.budget_sweep == "prefix" else None
             for budget in cfg.budgets:
-                groups = self.pool.generate(token_ids, cfg.sampling.model_copy(update={"max_tokens": budget}))
+                groups = (self._cut(full, budget) if full is not None else
+                          self.pool.generate(token_ids, cfg.sampling.model_copy(update={"max_tokens": budget})))
                 variants = [("max_tokens", groups, None)]
                 if bf.enabled:
                     forced_groups, forced = force_answers(self.pool, self.encoder.tokenizer, groups, budget,
@@ -188,6 +200,11 @@ class ModelEval:
                     on_step()
         return by_mode, rows, dropped
 
+    def _cut(self, groups: list[list[Sample]], budget: int) -> list[list[Sample]]:
+        """Every sample as max_tokens=budget would have ended it (cluster.budget.cut_at_budget)."""
+        decode = lambda ids: self.encoder.tokenizer.decode(ids, skip_special_tokens=True)  # as the engine decodes
+        return [[cut_at_budget(s, budget, decode) for s in g] for g in groups]
+
     def close(self) -> None:
         if self.layout is not None:  # only a pool this object started
             self.pool.shutdown()
@@ -198,9 +215,9 @@ class ModelEval:
 
 
 def build_model_report(cfg: EvalRunConfig, by_mode: dict, dropped: dict, given: str, resolved: str,
-                       seconds: float) -> dict:
+                       seconds: float, eval_seconds: float) -> dict:
     main = by_mode["max_tokens"][cfg.sampling.max_tokens]
-    return {"path": given, "resolved_path": resolved, "seconds": seconds,
+    return {"path": given, "resolved_path": resolved, "seconds": seconds, "eval_seconds": eval_seconds,
             "datasets": {name: {"problems": len(rs), "dropped_prompts": dropped[name]} for name, rs in main.items()},
             "metrics": metrics_block(main, cfg.k_values, cfg.bootstrap),
             "token_budget": {mode: budget_block(by_budget, cfg.bootstrap) for mode, by_budget in by_mode.items()}}
@@ -236,15 +253,17 @@ def run_eval(cfg: EvalRunConfig, address: str | None = None, progress: bool = Tr
                 t_model = time.time()
                 ev = ModelEval(cfg, resolved)
                 bar.update(task, description=f"eval {label}")
+                t_eval = time.time()  # generation and scoring, without the engines' start
                 try:
                     by_mode, rows, dropped = ev.run(datasets, on_step=lambda: bar.advance(task))
+                    eval_s = time.time() - t_eval
                 finally:
                     ev.close()
                 with open(samples_path, "a") as f:
                     for row in rows:
                         f.write(json.dumps({"model": label, **row}) + "\n")
                 report["models"][label] = build_model_report(cfg, by_mode, dropped, given, resolved,
-                                                              time.time() - t_model)
+                                                              time.time() - t_model, eval_s)
     finally:
         ray.shutdown()
     report["plots"] = [p.name for p in write_plots(run_dir, report)]

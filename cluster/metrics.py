@@ -1,8 +1,10 @@
-"""Evaluation metrics over n sampled responses per problem: pass@k, maj@k, mean@k, bootstrap CIs.
+"""Evaluation metrics over n sampled responses per problem: pass@k, pass^k, maj@k, mean@k, bootstrap CIs.
 
 pass@k: the unbiased estimator of Chen et al. 2021 (https://arxiv.org/abs/2107.03374, eq. 1 and its
 numerically stable product form), 1 - C(n-c, k) / C(n, k) = 1 - prod_{i=n-c+1}^{n} (1 - k / i).
-maj@k: majority vote over the first k extracted answers, answers grouped by an equivalence function
+pass^k: all k correct, C(c, k) / C(n, k) (tau-bench's reliability metric, Yao et al. 2024).
+maj@k: the exact expected accuracy of a majority vote over k of the n samples drawn without replacement
+(every k-subset weighted equally; ties broken uniformly at random), answers grouped by an equivalence function
 (the controller passes the verifier's, e.g. `rewards.math.is_equivalent`), so '0.5' and '\\frac12' vote
 together. mean@k: mean correctness of the first k samples (its expectation is c / n for every k).
 All functions are pure; per-problem inputs are plain lists.
@@ -39,46 +41,91 @@ def mean_at_k(correct: Sequence[bool], k: int) -> float:
     return float(np.mean(np.asarray(correct[:k], dtype=float)))
 
 
-def majority_curve(answers: Sequence[str | None], equiv: Equiv = str.__eq__) -> list[int | None]:
-    """For every prefix length k = 1..n, the index of the sample whose answer wins the vote (None: no votes).
+def vote_classes(answers: Sequence[str | None], correct: Sequence[bool],
+                 equiv: Equiv = str.__eq__) -> tuple[list[int], list[bool]]:
+    """Group answers into vote classes: (class sizes, class correctness), None (no answer) left out (abstains).
 
-    Answers join the first earlier class whose representative (its first member) is equivalent; identical
-    strings join without calling `equiv` (it may be slow, e.g. sympy). None (no answer extracted) abstains.
-    Ties go to the class whose first member came earliest, so the result depends only on sample order.
-    """
-    reps: list[int] = []  # sample index of each class's first member
-    counts: list[int] = []
-    by_text: dict[str, int] = {}  # answer string -> class
-    winners: list[int | None] = []
-    best: int | None = None
-    for i, ans in enumerate(answers):
-        if ans is not None:
-            cls = by_text.get(ans)
-            if cls is None:
-                cls = next((j for j, r in enumerate(reps) if equiv(ans, answers[r])), None)  # type: ignore[arg-type]
-                if cls is None:
-                    reps.append(i)
-                    counts.append(0)
-                    cls = len(reps) - 1
-                by_text[ans] = cls
-            counts[cls] += 1
-            # classes are numbered by first appearance, so '<' (not '<=') keeps the earliest on ties
-            if best is None or counts[cls] > counts[best] or (counts[cls] == counts[best] and cls < best):
-                best = cls
-        winners.append(None if best is None else reps[best])
-    return winners
-
-
-def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int, equiv: Equiv = str.__eq__) -> float:
-    """1.0 if the majority answer among the first k samples is correct, else 0.0 (also when none answered).
-
-    The winning class is judged by its first member's correctness flag (all members are equivalent).
+    An answer joins the first earlier class whose representative (its first member) is equivalent; identical
+    strings join without calling `equiv` (it may be slow, e.g. sympy). A class is as correct as its first member
+    (its members are equivalent answers).
     """
     if len(answers) != len(correct):
         raise ValueError(f"answers ({len(answers)}) and correct ({len(correct)}) must have one entry per sample")
-    _check_k(len(answers), k)
-    winner = majority_curve(answers[:k], equiv)[-1]
-    return 0.0 if winner is None else float(bool(correct[winner]))
+    reps: list[int] = []  # sample index of each class's first member
+    sizes: list[int] = []
+    by_text: dict[str, int] = {}  # answer string -> class
+    for i, ans in enumerate(answers):
+        if ans is None:
+            continue
+        cls = by_text.get(ans)
+        if cls is None:
+            cls = next((j for j, r in enumerate(reps) if equiv(ans, answers[r])), None)  # type: ignore[arg-type]
+            if cls is None:
+                reps.append(i)
+                sizes.append(0)
+                cls = len(reps) - 1
+            by_text[ans] = cls
+        sizes[cls] += 1
+    return sizes, [bool(correct[r]) for r in reps]
+
+
+def _binomial_row(m: int, n: int) -> np.ndarray:
+    """C(m, s) for s = 0..n as floats (0 past m). Exact up to float64 rounding; C(256, 128) ~ 6e75 fits."""
+    row = np.zeros(n + 1)
+    row[0] = 1.0
+    for s in range(1, min(m, n) + 1):
+        row[s] = row[s - 1] * (m - s + 1) / s
+    return row
+
+
+def expected_maj_at_k(sizes: Sequence[int], class_correct: Sequence[bool], n: int, ks: Sequence[int]) -> list[float]:
+    """Exact expected majority-vote accuracy over all k-subsets of the n samples, for each k in ks.
+
+    sizes: votes per answer class (the n - sum(sizes) other samples abstain); a subset with no votes scores 0.
+    Tie rule: a tie between classes is broken uniformly at random, so a tied correct class earns 1/(number tied).
+    For a correct class j with t of its m_j samples in the subset, the other classes must hold at most t each;
+    a generating function in (z: samples drawn, w: classes tied at t) counts those subsets:
+      prod_{i != j, m_i >= t} (sum_{x<t} C(m_i, x) z^x + C(m_i, t) z^t w) * (1 + z)^(samples of smaller classes),
+    and P(j wins) = sum_t C(m_j, t) sum_r [z^(k-t) w^r] / (1 + r) / C(n, k).
+    """
+    for k in ks:
+        _check_k(n, k)
+    if sum(sizes) > n:
+        raise ValueError(f"class sizes sum to {sum(sizes)} > n={n} samples")
+    wins = np.zeros(n + 1)  # wins[k]: weighted number of k-subsets that the correct answer wins
+    for j in (j for j, ok in enumerate(class_correct) if ok):
+        others = [m for i, m in enumerate(sizes) if i != j]
+        m_j = sizes[j]
+        choose_j = _binomial_row(m_j, n)
+        for t in range(1, m_j + 1):
+            big = [m for m in others if m >= t]  # classes that could tie or beat j's t votes
+            poly = np.zeros((n + 1, len(big) + 1))  # poly[s, r]: subsets of s samples with r classes tied at t
+            poly[:, 0] = _binomial_row(n - m_j - sum(big), n)  # abstainers and smaller classes: any number
+            for m in big:
+                c = _binomial_row(m, t)
+                new = np.zeros_like(poly)
+                for x in range(t):
+                    new[x:] += c[x] * poly[: n + 1 - x]
+                new[t:, 1:] += c[t] * poly[: n + 1 - t, :-1]
+                poly = new
+            weighted = poly @ (1.0 / np.arange(1, len(big) + 2))  # (n+1,): sum_r poly[s, r] / (1 + r)
+            wins[t:] += choose_j[t] * weighted[: n + 1 - t]
+    return [float(wins[k] / _binomial_row(n, k)[k]) for k in ks]
+
+
+def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int, equiv: Equiv = str.__eq__) -> float:
+    """Expected majority-vote accuracy of k samples drawn without replacement from the n given (exact)."""
+    sizes, ok = vote_classes(answers, correct, equiv)
+    return expected_maj_at_k(sizes, ok, len(answers), [k])[0]
+
+
+def pass_all_at_k(n: int, c: int, k: int) -> float:
+    """pass^k: probability that all k samples drawn without replacement from n (c correct) are correct,
+    C(c, k) / C(n, k) = prod_{i=0}^{k-1} (c - i) / (n - i) (the reliability counterpart of pass@k)."""
+    _check_k(n, k)
+    if not 0 <= c <= n:
+        raise ValueError(f"c={c}: expected 0 <= c <= n={n} correct samples")
+    return float(np.prod((c - np.arange(k)) / (n - np.arange(k)))) if c >= k else 0.0
 
 
 @dataclass(frozen=True)
@@ -117,15 +164,17 @@ def default_ks(n: int) -> list[int]:
     return ks if ks[-1] == n else ks + [n]
 
 
+CURVES = ("pass@k", "pass^k", "mean@k", "maj@k")  # the per-k metrics of problem_curves, in report order
+
+
 def problem_curves(res: ProblemResult, ks: Sequence[int], equiv: Equiv = str.__eq__) -> dict[str, list[float]]:
-    """pass@k, mean@k and (when answers are given) maj@k of one problem for each k."""
+    """pass@k, pass^k, mean@k and (when answers are given) maj@k of one problem for each k."""
     n, c = len(res.correct), int(sum(map(bool, res.correct)))
-    curves = {"pass": [pass_at_k(n, c, k) for k in ks], "mean": [mean_at_k(res.correct, k) for k in ks]}
+    curves = {"pass@k": [pass_at_k(n, c, k) for k in ks], "pass^k": [pass_all_at_k(n, c, k) for k in ks],
+              "mean@k": [mean_at_k(res.correct, k) for k in ks]}
     if res.answers is not None:
-        if len(res.answers) != n:
-            raise ValueError(f"answers ({len(res.answers)}) and correct ({n}) must have one entry per sample")
-        winners = majority_curve(res.answers, equiv)
-        curves["maj"] = [0.0 if winners[k - 1] is None else float(bool(res.correct[winners[k - 1]])) for k in ks]
+        sizes, ok = vote_classes(res.answers, res.correct, equiv)
+        curves["maj@k"] = expected_maj_at_k(sizes, ok, n, ks)
     return curves
 
 
@@ -162,13 +211,13 @@ def summarize(results: Mapping[str, Sequence[ProblemResult]], ks: Sequence[int] 
                 continue  # maj@k only where every problem has answers
             vals = np.array([c[metric] for c in curves])  # (problems, len(ks))
             cis = [bootstrap_ci(vals[:, j], n_resamples, alpha, seed) for j in range(len(ks))]
-            out[f"{metric}@k"] = [ci.mean for ci in cis]
-            out[f"{metric}@k_ci"] = [(ci.low, ci.high) for ci in cis]
+            out[metric] = [ci.mean for ci in cis]
+            out[f"{metric}_ci"] = [(ci.low, ci.high) for ci in cis]
         return out
 
     summary = {name: block(curves) for name, curves in per_problem.items()}
     overall = block([c for curves in per_problem.values() for c in curves])
     summary["macro"] = {key: np.mean([summary[n][key] for n in results], axis=0).tolist()
-                        for key in overall if key.endswith("@k") and all(key in summary[n] for n in results)}
+                        for key in CURVES if key in overall and all(key in summary[n] for n in results)}
     summary["overall"] = overall
     return summary

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
 
-_STYLES = {"pass@k": "-", "maj@k": "--", "mean@k": ":"}
+_STYLES = {"pass@k": "-", "maj@k": "--", "mean@k": ":", "pass^k": "-."}
 
 
 def _save(fig, path: str | Path) -> Path:

@@ -11,7 +11,7 @@ from cluster.metrics import ProblemResult
 from cluster.scoring import score_texts
 
 
-def _answer_of(problem, text: str) -> str | None:
+def answer_of(problem, text: str) -> str | None:
     if problem.kind == "math":
         from rewards.math import extract_answer
 
@@ -38,7 +38,7 @@ def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
     for p, samples in zip(problems, groups):
         rs = rewards[k:k + len(samples)]
         k += len(samples)
-        answers = [_answer_of(p, s.text) for s in samples]
+        answers = [answer_of(p, s.text) for s in samples]
         results.append(ProblemResult(correct=[r > 0.5 for r in rs], answers=answers,
                                      num_tokens=[len(s.response_ids) for s in samples]))
         for s, r, a in zip(samples, rs, answers):

@@ -38,10 +38,15 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
         "steps": cfg.train.steps,
         "evals": evals,
     }
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     plots = []
+    if "support_before" in evals and "support_after" in evals:
+        from cluster.support import compare, plot_support
+
+        report["support"] = compare(evals["support_before"], evals["support_after"])
+        plots.append(plot_support(evals["support_before"], evals["support_after"], run_dir / "plots" / "support.png"))
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     try:
-        plots = plot_run(run_dir)
+        plots = plot_run(run_dir) + plots
     except (FileNotFoundError, ValueError) as e:  # a run with no steps has nothing to plot
         print(f"no plots: {e}")
     _print(report, run_dir, plots)
@@ -65,8 +70,19 @@ def _print(report: dict, run_dir: Path, plots: list[Path]) -> None:
     t.add_row("accuracy", _fmt(report["accuracy_before"], True), _fmt(report["accuracy_after"], True))
     t.add_row("mean response length (tokens)", _fmt(report["mean_response_length_before"]),
               _fmt(report["mean_response_length_after"]))
+    if "support" in report:
+        s = report["support"]
+        n = report["evals"]["support_before"]["n"]
+        t.add_row(f"support: problems solved at least once in {n} samples", _fmt(s["support_before"], True),
+                  _fmt(s["support_after"], True))
+        t.add_row(f"pass@1 / pass@{n} (temperature sampling)",
+                  f"{_fmt(s['pass@1_before'], True)} / {_fmt(s[f'pass@{n}_before'], True)}",
+                  f"{_fmt(s['pass@1_after'], True)} / {_fmt(s[f'pass@{n}_after'], True)}")
     console = Console()
     console.print(t)
+    if "support" in report:
+        meet = report["support"]["curves_meet_at_k"]
+        console.print("pass@k curves of prior and policy " + (f"meet at k={meet}" if meet else "do not meet up to k=n"))
     phases = ", ".join(f"{k} {v:.0f}s" for k, v in report["phase_seconds"].items())
     console.print(f"time: {phases}")
     console.print(f"report: {run_dir / 'report.json'}")

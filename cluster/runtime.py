@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
-from cluster.overrides import ConfigError
+from cluster.paths import resolve_model_path
 
 
 def worker_env(device: str) -> dict:
@@ -48,15 +47,4 @@ def resolve_model(cfg) -> str:
     return resolve_model_path(cfg.model.path)
 
 
-def resolve_model_path(given: str) -> str:
-    """An HF directory, the hf/ export of an rlvr checkpoint directory, or a hub id."""
-    path = Path(given)
-    if (path / "hf" / "config.json").is_file():  # an rlvr checkpoint directory: its HF export
-        return str(path / "hf")
-    if not path.exists() and (path.is_absolute() or given.startswith(".")):  # a path, not a hub id
-        raise ConfigError(f"model.path={given!r} does not exist; give an HF model directory, an rlvr "
-                          "checkpoint directory (with hf/), or a hub id")
-    if path.exists() and not (path / "config.json").is_file():
-        raise ConfigError(f"model.path={given!r} is a path without config.json: give an HF model "
-                          "directory, an rlvr checkpoint directory (with hf/), or a hub id")
-    return given
+__all__ = ["init_ray", "resolve_model", "resolve_model_path", "worker_env"]

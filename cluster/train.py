@@ -12,6 +12,7 @@ before any actor starts.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,16 +21,18 @@ from cluster import checkpoint as ckpt
 from cluster.config import RunConfig, to_yaml
 from cluster.data_loading import load_specs
 from cluster.overrides import ConfigError
-from cluster.policy_eval import generate_and_score, quick_summary
+from cluster.policy_eval import answer_of, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, flatten, rollout_metrics, select
 from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
-from cluster.scoring import score_texts
+from cluster.scoring import failure_summary, score_texts
+from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
+from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
 # Run-wide event counts, saved in checkpoints and logged every step as count/<name>.
 COUNTERS = {"dropped_prompts": 0, "dynamic_sampling_groups_dropped": 0, "recovered_engines": 0,
-            "retried_prompts": 0}
+            "retried_prompts": 0, "reward_errors": 0, "reward_timeouts": 0}
 
 
 class TrainingAborted(RuntimeError):
@@ -75,6 +78,7 @@ class Trainer:
         self.counters = dict(COUNTERS)
         self._pool_seen = dict(self.pool.stats)  # engine recoveries already counted
         self._saved_step = -1
+        self.guard = ZeroSignalGuard(cfg.train.zero_signal_warn_steps, cfg.train.zero_signal_stop_steps)
         self.pending: dict | None = None  # async: the next step's rollout, generated during this step's update
 
     # ----- one rollout batch -------------------------------------------------------------------------------
@@ -86,6 +90,7 @@ class Trainer:
         """Generate and score one step's batch (with DAPO refill rounds); returns batch + metrics."""
         t0 = time.perf_counter()
         batch, metrics, offset = None, {}, 0
+        all_rewards, no_answer = [], None
         for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
             problems = self.stream.next_batch()
             enc = self.encoder.encode([p.prompt for p in problems], self.cfg.sampling.max_tokens)
@@ -99,8 +104,13 @@ class Trainer:
             t_rew = time.perf_counter()
             rewards = score_texts(flat_problems, texts, self.cfg.train.reward_timeout_s,
                                   self.cfg.train.reward_workers)
+            for key, count in status_counts(rewards).items():  # scored 0.0 but not decided: counted, not hidden
+                metrics[key] = metrics.get(key, 0) + count
             metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t_rew
+            self._count_reward_failures(step, flat_problems, rewards)
+            all_rewards += rewards
             if round_ == 0:
+                no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
                 metrics.update(rollout_metrics(problems, groups, rewards))
                 self._log_samples(step, problems, groups, rewards)
             part = flatten(problems, groups, rewards)
@@ -117,7 +127,23 @@ class Trainer:
                 break
         metrics["time/rollout"] = time.perf_counter() - t0
         metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
-        return {"batch": batch, "metrics": metrics}
+        signal = {"constant": constant_reward(all_rewards), "no_answer": no_answer}
+        return {"batch": batch, "metrics": metrics, "signal": signal}
+
+    def _count_reward_failures(self, step: int, problems: list, rewards: list) -> None:
+        """Verifier errors and timeouts score 0.0; count them and say so, so a broken reward is seen."""
+        counts = status_counts(rewards)
+        self.counters["reward_errors"] += counts["reward/errors"]
+        self.counters["reward_timeouts"] += counts["reward/timeouts"]
+        if line := failure_summary(problems, rewards):
+            print(f"step {step}: {line}", flush=True)
+
+    def _check_signal(self, step: int, rollout: dict) -> None:
+        signal = rollout.get("signal")  # absent in a prefetched batch saved by an older version
+        if signal is None:
+            return
+        if warning := self.guard.observe(step, signal["constant"], signal["no_answer"]):
+            print(warning, flush=True)
 
     def _log_samples(self, step: int, problems, groups, rewards) -> None:
         n = self.cfg.train.samples_per_step_logged
@@ -126,7 +152,8 @@ class Trainer:
             for s in g:
                 if len(rows) < n:
                     rows.append({"step": step, "id": p.id, "prompt": p.prompt, "completion": s.text,
-                                 "reward": rewards[k], "tokens": len(s.response_ids), "version": s.version})
+                                 "extracted": answer_of(p, s.text), "reward": rewards[k],
+                                 "tokens": len(s.response_ids), "version": s.version})
                 k += 1
         append_jsonl(self.run_dir / "samples.jsonl", rows)
 
@@ -143,6 +170,14 @@ class Trainer:
         (self.run_dir / f"eval_{tag}.jsonl").unlink(missing_ok=True)  # an evaluation redone after a resume
         append_jsonl(self.run_dir / f"eval_{tag}.jsonl", rows)
         self.evals[tag] = summary
+        support = self.cfg.eval.support
+        if support.n and tag in ("before", "after"):
+            from cluster.support import support_eval
+
+            self.evals[f"support_{tag}"] = support_eval(
+                self.pool, self.encoder, self.eval_problems, support, self.cfg.sampling,
+                seed=self.cfg.train.seed * 7919 + 1_000_000,  # apart from every RL step's seeds (_sampling_for)
+                timeout_s=self.cfg.train.reward_timeout_s, workers=self.cfg.train.reward_workers)
         return summary
 
     def save(self) -> Path:
@@ -186,13 +221,16 @@ class Trainer:
         cfg = self.cfg
         if self.step == 0 and "before" not in self.evals:
             self.evaluate("before")
-        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="rl steps", disable=not progress,
+        # A bar redrawn in place is unreadable in a file or a job's log: there, one plain line per step.
+        plain = progress and not sys.stdout.isatty()
+        bar = tqdm(total=cfg.train.steps, initial=self.step, desc="rl steps", disable=not progress or plain,
                    dynamic_ncols=True)
         executor = ThreadPoolExecutor(1) if cfg.train.schedule == "async" else None
         try:
             while self.step < cfg.train.steps:
                 t_step = time.perf_counter()
                 current = self.pending if self.pending is not None else self.rollout(self.step)
+                self._check_signal(self.step + 1, current)
                 self.pending, nxt = None, None
                 if executor is not None and self.step + 1 < cfg.train.steps:
                     nxt = executor.submit(self.rollout, self.step + 1)  # overlaps with training below
@@ -220,6 +258,9 @@ class Trainer:
                 bar.set_postfix(reward=f"{row.get('reward/mean', 0):.2f}",
                                 len=f"{row.get('response_length/mean', 0):.0f}")
                 bar.update(1)
+                if plain:
+                    print(f"rl steps {self.step}/{cfg.train.steps}: reward {row.get('reward/mean', 0):.3f}, response "
+                          f"length {row.get('response_length/mean', 0):.1f}, {row['time/step']:.1f} s", flush=True)
                 if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
                     self.save()
         finally:
@@ -276,10 +317,12 @@ def abort_message(trainer: Trainer, error: Exception, config_path: str | None) -
 
 def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
                  resume: bool = False) -> int:
+    from cluster.preflight import check_integrations, check_prompts
     from cluster.report import write_report
     from cluster.runtime import init_ray, resolve_model
 
     t0 = time.time()
+    check_integrations(cfg)
     train_problems = load_specs(cfg.data.train)
     eval_problems = load_specs(cfg.data.eval)
     run_dir = find_run_dir(cfg, config_path, resume)
@@ -292,6 +335,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
     t_prep = time.time()
     model_path = resolve_model(cfg)
     prepare_s = time.time() - t_prep
+    train_problems, eval_problems = check_prompts(cfg, model_path, train_problems, eval_problems)
     init_ray(cfg, address)
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
     try:
@@ -303,6 +347,8 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
         t_rl = time.time()
         try:
             evals = trainer.run()
+        except NoLearningSignal as e:
+            raise TrainingAborted(f"{e} Run directory: {run_dir}") from None
         except Exception as e:
             raise TrainingAborted(abort_message(trainer, e, config_path)) from e
         rl_s = time.time() - t_rl

@@ -2,7 +2,8 @@
 
 Each item runs in a worker process with a deadline. A worker that misses it is SIGKILLed (a sandboxed
 program it was running dies with it, via PDEATHSIG and the PID namespace) and replaced; a worker that
-crashes is replaced; either way the item scores 0.0 and the batch goes on. Timeouts are enforced by the
+crashes is replaced; either way the item scores 0.0 and the batch goes on, and its `Verdict.status` says
+"timeout" or "error" so the trainer counts it (reward/timeouts, reward/errors). Timeouts are enforced by the
 parent with `multiprocessing.connection.wait`, not signals, so this works off the main thread and inside
 Ray actors. Workers are fresh interpreters (rewards/pool_worker.py): forking a threaded process such as a
 Ray actor can deadlock, and multiprocessing's spawn would re-import the caller's __main__.
@@ -17,7 +18,9 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-KINDS = ("math", "code", "countdown")
+from rewards.verdict import Verdict
+
+KINDS = ("math", "code", "countdown", "custom")
 _STARTUP_TIMEOUT_S = 120.0
 
 
@@ -42,7 +45,8 @@ class _Worker:
 
 
 class VerifierPool:
-    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[float]`; thread-safe."""
+    """`VerifierPool(workers, timeout_s).score(kinds, completions, golds) -> list[Verdict]` (floats); thread-safe.
+    A Verdict's `.failure` says why an item scored 0.0 without a decision: 'timeout', or the verifier's error."""
 
     def __init__(self, workers: int = 2, timeout_s: float = 5.0, code_timeout_s: float = 10.0):
         if workers < 1 or timeout_s <= 0 or code_timeout_s <= 0:
@@ -78,7 +82,7 @@ class VerifierPool:
                 self._replace(k)
                 w = self._workers[k]
 
-    def score(self, kinds, completions: list[str], golds: list) -> list[float]:
+    def score(self, kinds, completions: list[str], golds: list) -> list[Verdict]:
         kinds = [kinds] * len(completions) if isinstance(kinds, str) else list(kinds)
         if not len(kinds) == len(completions) == len(golds):
             raise ValueError(f"score_batch: kinds, completions and golds must have equal lengths, got "
@@ -88,8 +92,8 @@ class VerifierPool:
         with self._lock:
             return self._run(kinds, completions, golds)
 
-    def _run(self, kinds, completions, golds) -> list[float]:
-        results = [0.0] * len(completions)
+    def _run(self, kinds, completions, golds) -> list[Verdict]:
+        results = [Verdict(0.0, "error")] * len(completions)  # stays so for unsendable items and double crashes
         pending = collections.deque(range(len(completions)))
         retried: set[int] = set()
         self._await_ready()
@@ -103,9 +107,11 @@ class VerifierPool:
                     try:
                         w.conn.send((kinds[i], completions[i], golds[i]))
                         w.task = (i, self._deadline(kinds[i]))
-                    except (OSError, ValueError, TypeError):  # unpicklable item, or a pipe that just broke
+                    except (OSError, ValueError, TypeError) as e:  # unpicklable item, or a pipe that just broke
                         if w.proc.poll() is not None:
                             pending.appendleft(i)
+                        else:
+                            results[i] = Verdict(0.0, "error", f"could not send the item: {type(e).__name__}: {e}")
             busy = [w for w in self._workers if w.task]
             if not busy:
                 continue
@@ -116,15 +122,19 @@ class VerifierPool:
                     continue
                 if w.conn in ready:
                     try:
-                        results[w.task[0]] = float(w.conn.recv())
+                        results[w.task[0]] = Verdict(*w.conn.recv())
                         w.task = None
                         continue
                     except (EOFError, OSError):  # crashed: retry the item once on a fresh worker
                         if w.task[0] not in retried:
                             retried.add(w.task[0])
                             pending.appendleft(w.task[0])
+                        else:
+                            results[w.task[0]] = Verdict(0.0, "error", "verifier worker crashed twice")
                 elif time.monotonic() < w.task[1]:
                     continue
+                else:
+                    results[w.task[0]] = Verdict(0.0, "timeout")
                 self._replace(k)  # hung past its deadline, or crashed
                 self._await_ready()
         return results

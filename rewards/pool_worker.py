@@ -1,7 +1,8 @@
 """Verifier worker process: `python -m rewards.pool_worker FD CODE_TIMEOUT_S` (started by rewards.pool).
 
-Reads (kind, completion, gold) tasks from the connection on FD and answers each with a float. A plain
-subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
+Reads (kind, completion, gold) tasks from the connection on FD and answers each with (reward, status, detail):
+status "ok", or "error" with the exception text when the verifier raised (the pool counts those; they are not
+wrong answers). A plain subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
 """
 
 import os
@@ -14,6 +15,10 @@ def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float
         from rewards.math import score
 
         return score(completion, gold)
+    if kind == "custom":
+        from rewards.custom import call_hook
+
+        return call_hook(gold["reward"], completion, gold["problem"])
     if kind == "countdown":
         from rewards.countdown import score
 
@@ -41,9 +46,9 @@ def main() -> None:
         except (EOFError, OSError):
             return
         try:
-            result = _score_one(*task, code_timeout_s)
-        except Exception:  # bad model output must never take the worker down
-            result = 0.0
+            result = (float(_score_one(*task, code_timeout_s)), "ok", None)
+        except Exception as e:  # a verifier bug, a broken hook or a malformed gold must never take the worker down
+            result = (0.0, "error", f"{type(e).__name__}: {e}"[:500])
         conn.send(result)
 
 

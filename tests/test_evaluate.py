@@ -171,15 +171,17 @@ def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):
     assert [r.correct for r in results] == [[True, False, False, True], [True, False, True, False]]
     assert [r["extracted"] for r in rows[:4]] == ["0.5", "3", "3", "\\frac{1}{2}"]
     block = metrics_block({"half": for_voting(problems, results)}, [1, 2, 3, 4], bootstrap=100)["half"]
-    # problem 1: votes 0.5/\frac12 (2, first seen) vs 3 (2): maj@1 1, maj@2 tie->0.5 1, maj@3 3 wins 0, maj@4 tie 1
-    # problem 2: 18 | 18, None | 18, None, 18 | 18 (2) vs 17 (1): 1, 1, 1, 1
-    assert block["maj@k"] == pytest.approx([1.0, 1.0, 0.5, 1.0])
+    # exact maj@k over subsets, ties split. Problem 1: 0.5/\\frac12 (2 votes) vs 3 (2): 1/2 for every k by symmetry.
+    # Problem 2: 18 (2), 17 (1), one abstention: k=1 2/4; k=2 {18,18} + 2x{18,None} win, 2x{18,17} tie: 4/6;
+    # k=3 {18,18,*} win twice, 2x{18,None,17} tie: 3/4; k=4 18 wins
+    assert block["maj@k"] == pytest.approx([(0.5 + 0.5) / 2, (0.5 + 4 / 6) / 2, (0.5 + 0.75) / 2, (0.5 + 1) / 2])
     # pass@k with c=2 of n=4 for both: 1/2, 1 - C(2,2)/C(4,2) = 5/6, 1, 1
     assert block["pass@k"] == pytest.approx([0.5, 5 / 6, 1.0, 1.0])
     assert block["mean_tokens"] == pytest.approx(2.5)
     # Grouping by string instead of by the verifier's equivalence loses the vote at k=4 (3 beats 0.5).
     by_string = summarize({"half": results[:1]}, [4], equiv=str.__eq__, n_resamples=10)["half"]["maj@k"]
     assert by_string == [0.0]
+    assert block["pass^k"] == pytest.approx([0.5, 1 / 6, 0.0, 0.0])
 
 
 def test_maj_at_k_is_left_out_for_datasets_without_extracted_answers():

@@ -1,6 +1,7 @@
-"""Metrics against hand-computed values: pass@k (combinatorics), maj@k (ties, abstentions, equivalence),
-mean@k, bootstrap CIs, token budgets, per-dataset/overall aggregation."""
+"""Metrics against hand-computed values and brute-force enumeration: pass@k and pass^k (combinatorics), exact
+expected maj@k (ties, abstentions, equivalence), mean@k, bootstrap CIs, token budgets, aggregation."""
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from cluster.metrics import (ProblemResult, accuracy_at_token_budget, bootstrap_ci, default_ks, maj_at_k,
-                             majority_curve, mean_at_k, pass_at_k, summarize)
+                             mean_at_k, pass_all_at_k, pass_at_k, summarize, vote_classes)
 
 
 def test_pass_at_k_matches_hand_computed_n5_c2():
@@ -33,17 +34,63 @@ def test_mean_at_k_uses_the_first_k_samples():
     assert [mean_at_k([True, False, True, True], k) for k in (1, 2, 3, 4)] == [1.0, 0.5, pytest.approx(2 / 3), 0.75]
 
 
-def test_maj_at_k_ties_go_to_the_answer_seen_first():
+def test_maj_at_k_of_two_equal_classes_is_one_half_for_every_k():
+    # '1' (right) and '2' (wrong) have two votes each: by symmetry every k-subset size gives 1/2 (ties split)
     answers, correct = ["1", "2", "2", "1"], [True, False, False, True]
-    # k=2: 1-1 tie -> '1' (first); k=3: '2' leads 2-1; k=4: 2-2 tie -> '1' again
-    assert [maj_at_k(answers, correct, k) for k in (1, 2, 3, 4)] == [1.0, 1.0, 0.0, 1.0]
-    assert majority_curve(answers) == [0, 0, 1, 0]
+    assert [maj_at_k(answers, correct, k) for k in (1, 2, 3, 4)] == pytest.approx([0.5] * 4, abs=1e-12)
 
 
 def test_maj_at_k_missing_answers_abstain():
+    # the one answer wins whenever it is drawn: P = k / 4; a subset of abstentions scores 0
     answers, correct = [None, None, "4", None], [False, False, True, False]
-    assert [maj_at_k(answers, correct, k) for k in (1, 2, 3, 4)] == [0.0, 0.0, 1.0, 1.0]
-    assert majority_curve([None, None]) == [None, None]
+    assert [maj_at_k(answers, correct, k) for k in (1, 2, 3, 4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert vote_classes([None, None], [False, False]) == ([], [])
+
+
+def _brute_force_maj(answers, correct, k):
+    """Independent reference: enumerate every k-subset, vote by answer string, split ties evenly."""
+    total = 0.0
+    subsets = list(itertools.combinations(range(len(answers)), k))
+    for idx in subsets:
+        votes: dict[str, int] = {}
+        for i in idx:
+            if answers[i] is not None:
+                votes[answers[i]] = votes.get(answers[i], 0) + 1
+        if votes:
+            top = max(votes.values())
+            tied = [a for a, v in votes.items() if v == top]
+            right = {answers[i] for i in range(len(answers)) if correct[i] and answers[i] is not None}
+            total += sum(a in right for a in tied) / len(tied)
+    return total / len(subsets)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_maj_at_k_equals_brute_force_enumeration(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 10))
+    pool = [None, "a", "b", "c", "d"][: int(rng.integers(2, 6))]
+    answers = [pool[i] for i in rng.integers(0, len(pool), n)]
+    good = pool[1] if rng.random() < 0.8 else None  # sometimes no answer is right
+    correct = [a is not None and a == good for a in answers]
+    for k in range(1, n + 1):
+        assert maj_at_k(answers, correct, k) == pytest.approx(_brute_force_maj(answers, correct, k), abs=1e-12)
+
+
+def test_maj_at_k_is_exact_at_large_n():
+    # n = 256 with a 40-vote right answer against 30 + 30 wrong votes and many abstentions: finite, in [0, 1],
+    # rising with k, and 1.0 at k = n (40 beats 30)
+    answers = ["r"] * 40 + ["w1"] * 30 + ["w2"] * 30 + [None] * 156
+    correct = [a == "r" for a in answers]
+    curve = [maj_at_k(answers, correct, k) for k in (1, 2, 8, 64, 128, 256)]
+    assert curve[0] == pytest.approx(40 / 256) and curve[-1] == pytest.approx(1.0)
+    assert all(0 <= x <= 1 for x in curve) and curve == sorted(curve)
+
+
+def test_pass_all_at_k_matches_the_binomial_ratio():
+    for n, c, k in [(5, 2, 1), (5, 2, 2), (5, 2, 3), (10, 10, 10), (16, 12, 8), (256, 200, 64)]:
+        exact = Fraction(math.comb(c, k), math.comb(n, k))
+        assert pass_all_at_k(n, c, k) == pytest.approx(float(exact), rel=1e-9, abs=1e-15)
+    assert pass_all_at_k(4, 3, 1) == pytest.approx(0.75) and pass_all_at_k(4, 3, 4) == 0.0
 
 
 def _fraction_equiv(a: str, b: str) -> bool:
@@ -56,14 +103,14 @@ def test_maj_at_k_groups_by_the_equivalence_not_by_string():
     assert maj_at_k(answers, correct, 5, equiv=str.__eq__) == 0.0  # as strings '3' wins 2 to 1
 
 
-def test_majority_curve_calls_equiv_only_for_new_strings():
+def test_vote_classes_call_equiv_only_for_new_strings():
     calls = []
 
     def equiv(a, b):
         calls.append((a, b))
         return a == b
 
-    majority_curve(["a", "a", "b", "a", "b", "c"], equiv)
+    assert vote_classes(["a", "a", "b", "a", "b", "c"], [True] * 6, equiv) == ([3, 2, 1], [True, True, True])
     assert calls == [("b", "a"), ("c", "a"), ("c", "b")]
 
 
@@ -72,11 +119,13 @@ def test_maj_at_k_with_the_math_verifier_equivalence():
 
     answers = ["\\frac{1}{2}", "0.5", "2", "2", None]
     correct = [True, True, False, False, False]
-    assert maj_at_k(answers, correct, 4, equiv=is_equivalent) == 1.0  # 1/2 and 0.5 tie with 2; 1/2 came first
-    assert maj_at_k(answers, correct, 4) == 0.0  # as strings '2' has 2 votes, the others 1 each
+    # 4 of 5: dropping a '2' wins (2 ways), dropping None ties 2-2 (1/2), dropping a half loses: (2 + 1/2) / 5
+    assert maj_at_k(answers, correct, 4, equiv=is_equivalent) == pytest.approx(0.5)
+    # as strings: dropping a '2' leaves a three-way tie, two of them right (2/3 each), else '2' wins: (4/3) / 5
+    assert maj_at_k(answers, correct, 4) == pytest.approx(4 / 15)
     assert maj_at_k(["2", "\\frac{1}{2}", "0.5", "2", "0.5"], [False, True, True, False, True], 5,
                     equiv=is_equivalent) == 1.0
-    assert maj_at_k(["2", "\\frac{1}{2}", "0.5", "2", "0.5"], [False, True, True, False, True], 5) == 0.0
+    assert maj_at_k(["2", "\\frac{1}{2}", "0.5", "2", "0.5"], [False, True, True, False, True], 5) == 0.5
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
@@ -113,8 +162,10 @@ def test_summarize_reports_per_dataset_overall_and_macro():
     assert s["a"]["pass@k"] == pytest.approx([0.625, 0.75, 1.0])
     # b: pass@1 = 2/4, pass@2 = 1 - C(2,2)/C(4,2) = 5/6
     assert s["b"]["pass@k"] == pytest.approx([0.5, 5 / 6, 1.0])
-    # maj: a1 k=1 '1' ok, k=2 tie '1' ok, k=4 '2' wins wrong; a2 always ok; b: k=1 x, k=2 x (tie), k=4 z
-    assert s["a"]["maj@k"] == [1.0, 1.0, 0.5] and s["b"]["maj@k"] == [0.0, 0.0, 1.0]
+    # maj (exact over subsets): a1 k=1 1/4, k=2 the 3 pairs holding '1' tie (1/2 each) of 6 -> 1/4, k=4 '2' wins;
+    # a2 always right; b: k=1 2/4, k=2 {z,z} wins + 4 ties at 1/2 of 6 pairs -> 1/2, k=4 z wins
+    assert s["a"]["maj@k"] == pytest.approx([0.625, 0.625, 0.5]) and s["b"]["maj@k"] == pytest.approx([0.5, 0.5, 1.0])
+    assert s["b"]["pass^k"] == pytest.approx([0.5, 1 / 6, 0.0])
     assert s["a"]["mean@k"] == pytest.approx([1.0, 0.75, 0.625])
     assert s["overall"]["n_problems"] == 3
     assert s["overall"]["pass@k"] == pytest.approx([(0.25 + 1 + 0.5) / 3, (0.5 + 1 + 5 / 6) / 3, 1.0])

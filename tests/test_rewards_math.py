@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rewards.math import extract_answer, is_equivalent, score
+from rewards.math import Rules, extract_answer, is_equivalent, score
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -18,11 +18,11 @@ EQUIVALENT = [
     ("(1,2)", r"\left( 1, 2 \right)"), (r"\begin{pmatrix}1\\2\end{pmatrix}", r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"),
     ("y=2x+1", "y = 1+2x"), ("x<3", "3>x"), ("B", "(B)"), (r"\text{(B)}", "B"), (r"\text{Monday}", "monday"),
     (r"5\text{ cm}", "5"), (r"30^\circ", "30"), ("30°", r"30^{\circ}"), ("25", "025"), ("27", "27.0"),
-    ("x^2+1", "1+x^2"), ("2x^2+2", "2(x^2+1)"), ("1,-2", "-2,1"), (r"\{1\pm\sqrt{5},-2\}", r"\{-2, 1+\sqrt5, 1-\sqrt5\}"),
+    ("x^2+1", "1+x^2"), ("2x^2+2", "2(x^2+1)"), (r"\{1\pm\sqrt{5},-2\}", r"\{-2, 1+\sqrt5, 1-\sqrt5\}"),
     (r"\frac{1}{\sqrt3}", r"\frac{\sqrt{3}}{3}"), (r"11\sqrt{2}", r"11\sqrt2"), ("9i+6", "6+9i"),
     ("(3,\\frac{\\pi}{2})", r"\left( 3, \frac{\pi}{2} \right)"), ("15", r"15\mbox{ cm}^2"), (r"\$18", "18"),
     ("18", "She makes 9 * 2 = $18.\n#### 18"), (r"(3,\infty)\cup(-\infty,2)", r"(-\infty, 2) \cup (3, \infty)"),
-    ("y^2+x^2-1=0", "x^2+y^2=1"), (r"\sqrt{2}", "1.414"), ("1.5", r"\boxed{\frac{3}{2}}"), ("-\\frac{24}{25}", "-0.96"),
+    ("y^2+x^2-1=0", "x^2+y^2=1"), ("1.5", r"\boxed{\frac{3}{2}}"), ("-\\frac{24}{25}", "-0.96"),
     ("2516_8", "2516_8"), (r"\frac{11}{36}", r"\dfrac{11}{36}"), ("4.5", r"\frac{9}{2}"), (r"\pm 3", r"3, -3"),
     (r"2\cdot 10^{400}", r"10^{400}+10^{400}"), (r"\sqrt{2}\cdot 10^{400}", r"\sqrt{8}\cdot 10^{400}/2"),
 ]
@@ -71,10 +71,12 @@ def test_extract_answer(completion, expected):
     assert extract_answer(completion) == expected
 
 
-def test_decimal_prediction_of_exact_gold_is_rejected_but_exact_prediction_of_rounded_gold_accepted():
+def test_decimal_gold_is_exact_unless_the_problem_rounds():
+    # Issue #16: treating every decimal gold as rounded accepted \frac{\pi}{6} for 0.5.
     assert not is_equivalent("3.14", r"\pi")
-    assert is_equivalent(r"\pi", "3.14")
-    assert not is_equivalent(r"\pi", "3.15")
+    assert not is_equivalent(r"\pi", "3.14") and not is_equivalent(r"\sqrt{2}", "1.414")
+    assert is_equivalent(r"\pi", "3.14", Rules(round_to=2)) and is_equivalent(r"\sqrt{2}", "1.414", Rules(round_to=3))
+    assert not is_equivalent(r"\pi", "3.15", Rules(round_to=2))
 
 
 def test_last_number_fallback_is_off_by_default():

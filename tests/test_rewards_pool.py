@@ -99,3 +99,25 @@ def test_score_batch_inside_a_ray_actor():
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_verdicts_carry_timeout_and_error_status_and_count_as_metrics():
+    import pickle
+
+    from rewards.verdict import Verdict, status_counts
+
+    tight = VerifierPool(workers=1, timeout_s=1.0, code_timeout_s=30.0)
+    try:
+        tight.code_deadline_s = 1.0
+        # a hung verifier, a verifier that raises (a math gold that is not a string), and two decided items
+        out = tight.score(["code", "math", "math", "math"], ["import time\ntime.sleep(60)", r"\boxed{2}",
+                                                              r"\boxed{2}", r"\boxed{3}"], ["", None, "2", "2"])
+    finally:
+        tight.close()
+    assert out == [0.0, 0.0, 1.0, 0.0]
+    assert [v.status for v in out] == ["timeout", "error", "ok", "ok"]
+    assert status_counts(out) == {"reward/timeouts": 1, "reward/errors": 1}
+    assert pickle.loads(pickle.dumps(out[0])).status == "timeout" and isinstance(out[0], float)
+    assert status_counts([1.0, 0.0]) == {"reward/timeouts": 0, "reward/errors": 0}
+    with pytest.raises(ValueError, match="expected one of"):
+        Verdict(0.0, "lost")

@@ -64,8 +64,9 @@ def test_train_run_writes_metrics_checkpoints_report_and_plots(setup):
     assert [r["step"] for r in rows] == [1, 2, 3]
     for key in ("reward/mean", "accuracy", "response_length/mean", "time/generate", "time/train",
                 "time/weight_sync", "learner/engine_kl_k3", "learner/entropy", "learner/clip_frac",
-                "policy_version"):
+                "policy_version", "reward/timeouts", "reward/errors"):
         assert key in rows[0], key
+    assert rows[0]["reward/timeouts"] == rows[0]["reward/errors"] == 0
     assert rows[-1]["policy_version"] == 3
     report = json.loads((run / "report.json").read_text())
     for key in ("accuracy_before", "accuracy_after", "mean_response_length_before", "mean_response_length_after",

@@ -27,9 +27,12 @@ def pretrain_config(embedded, seed: int) -> PretrainConfig:
 
 def prepare_prior(embedded, seed: int = 0, progress: bool = True) -> Path:
     """The pre-trained prior's directory, from the cache under `model.embedded.cache_dir` when present."""
+    from cluster.paths import prior_cache_dir
+
     cfg = pretrain_config(embedded, seed)
-    cached = (Path(embedded.cache_dir) / cfg.key()).is_dir()
-    path = pretrain(cfg, embedded.cache_dir, progress=progress)
+    cache_dir = prior_cache_dir(embedded.cache_dir)
+    cached = (cache_dir / cfg.key()).is_dir()
+    path = pretrain(cfg, cache_dir, progress=progress)
     stats = cached_stats(path)["stats"]
     print(f"prior {'loaded from cache' if cached else 'pre-trained'}: {path} ({stats['params']:,} params, "
           f"{stats['seconds']}s, final loss {stats['final_loss']:.3f})", flush=True)

@@ -1,19 +1,24 @@
 """Final-answer extraction from a chain of thought.
 
-Order of trust (first that matches wins): `<answer>` tags (the last pair), the last `\\boxed{}`/`\\fbox{}`,
-"The final answer is ...", GSM8K `#### 42`, "the answer is ...", and, only when asked for, the last number.
-A hedged answer ("3 or 4", "either 3 or 4") is refused: rewarding it would teach the policy to hedge.
+`<answer>` tags win (the last pair). Otherwise the answer stated LAST wins, whichever way it is marked:
+`\\boxed{}`/`\\fbox{}`, "The final answer is ...", GSM8K `#### 42`, "the answer is ...", "Answer: ..." (a
+model that corrects itself, "the answer is 12 ... no, the answer is 15", means 15). A marker followed by
+prose ("the answer is consistent with ...", or a word after a box: "our answer is correct") is not an answer
+and is skipped. Only when asked for, the last number. A hedged answer ("3 or 4", "either 3 or 4") is refused:
+rewarding it would teach the policy to hedge.
 """
 
 import re
 
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_FINAL_RE = re.compile(r"final answer\s*(?:is|:)\s*:?\s*(.+)", re.I)
-_HASH_RE = re.compile(r"####\s*(.+)")
-_ANSWER_IS_RE = re.compile(r"(?:the )?answer(?: is|:)\s*:?\s*(.+)", re.I)
+# One alternation, so "Final Answer: The final answer is 5" yields two markers and "final answer is" one.
+# "Answer:" counts as a label only at the start of a line ("check our answer: ..." is running text).
+_MARKER_RE = re.compile(r"final answer\s*\**\s*(?:is|:)|####|\banswer\s+is|^[ \t>*#_]*answer\s*\**\s*:", re.I | re.M)
+_PROSE_RE = re.compile(r"[A-Za-z' ,;]+")
 _LAST_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 _HEDGE_RE = re.compile(r"(?:^|\s|\$)(?:or|either)(?:\s|\$|$)|\\text\{\s*or\s*\}", re.I)
-_TAIL_RE = re.compile(r"(?:\.\s+[A-Z(]|\.\s*$|\n|\. I hope|,\s*(?:so|which|and|because|since)\s)")
+_TAIL_RE = re.compile(r"(?:\.\s+[A-Z(]|\.\s*$|\n|\. I hope|"
+                      r",\s*(?:so|which|and|because|since|where|i\.e\.|e\.g\.|that is|meaning)\s)")
 MAX_COMPLETION_CHARS = 200_000
 
 
@@ -41,11 +46,13 @@ def last_boxed(text: str) -> str | None:
 
 def _clip_sentence(s: str) -> str:
     """`42. I hope it is correct.` -> `42`; `$x=3$, so ...` -> `$x=3$`; keeps decimals like `3.5`."""
-    s = s.strip()
-    if s.startswith("$"):  # a math span is the answer; stop at its closing dollar
-        end = s.find("$", 2 if s.startswith("$$") else 1)
-        if end > 0:
-            return s[: end + (2 if s.startswith("$$") else 1)]
+    s = s.lstrip(" \t:*\n").strip()
+    for opener, closer in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
+        if s.startswith(opener):  # a math span is the answer (it may span lines); stop where it closes
+            end = s.find(closer, len(opener))
+            if end > 0:
+                return s[: end + len(closer)]
+            break
     m = _TAIL_RE.search(s)
     return (s[: m.start()] if m else s).strip()
 
@@ -53,7 +60,7 @@ def _clip_sentence(s: str) -> str:
 def _clean(ans: str | None) -> str | None:
     if ans is None:
         return None
-    ans = ans.strip().strip("$").strip()
+    ans = ans.strip().strip("*").strip().strip("$").strip()
     ans = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", ans).strip().rstrip(".").strip()
     bare = re.sub(r"\\text\{(?!\s*or\s*\})[^{}]*\}", "", ans)  # words inside \text{} are not hedges
     if not ans or _HEDGE_RE.search(bare):
@@ -71,12 +78,16 @@ def extract_answer(completion: str, last_number_fallback: bool = False) -> str |
     if tags:
         inner = tags[-1]
         return _clean(last_boxed(inner) if "\\boxed" in inner or "\\fbox" in inner else inner)
-    if (boxed := last_boxed(text)) is not None:
+    boxed_at = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    for m in reversed(list(_MARKER_RE.finditer(text))):
+        if m.start() < boxed_at:
+            break  # the box was written after this marker (often inside its sentence): the box is the answer
+        ans = _clip_sentence(text[m.end():])
+        if not ans or (_PROSE_RE.fullmatch(ans) and (len(ans.split()) >= 3 or boxed_at >= 0)):
+            continue  # "the answer is consistent with", "our answer is correct": no answer; an earlier one may
+        return _clean(ans)
+    if boxed_at >= 0 and (boxed := last_boxed(text)) is not None:
         return _clean(boxed)
-    for regex in (_FINAL_RE, _HASH_RE, _ANSWER_IS_RE):
-        matches = list(regex.finditer(text))
-        if matches:
-            return _clean(_clip_sentence(matches[-1].group(1)))
     if last_number_fallback and (nums := _LAST_NUMBER_RE.findall(text)):
         return nums[-1].replace(",", "")
     return None

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 # Wrappers whose argument is kept as is.
 _UNWRAP = ("\\text", "\\textbf", "\\textit", "\\mathrm", "\\mathbf", "\\mbox", "\\operatorname", "\\boldsymbol",
-           "\\mathit", "\\textnormal", "\\rm")
+           "\\mathit", "\\textnormal", "\\rm", "\\mathcal", "\\textsf", "\\texttt")
 _DROP = ("\\displaystyle", "\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\big", "\\Big",
          "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "$", "\\(", "\\)", "\\[", "\\]")
 # Units removed only when they follow a number (bare words may be answers or variables).
@@ -20,6 +20,13 @@ _UNITS = (
     "lbs|ounces|oz|grams|gram|g|kg|liters|liter|l|ml|gallons|people|students|ways|times|points|sq|cubic|units\\^2")
 _UNIT_RE = re.compile(r"(?<=[\d}.])\s*(?:\\text\{|\\mbox\{|\\mathrm\{)?\s*(?:" + _UNITS + r")(?:\^\{?[23]\}?)?\s*\}?"
                       r"(?:\^\{?[23]\}?)?\s*$", re.IGNORECASE)
+# A trailing `\text{words}` after a number names what is counted (`5 \text{apples}`, `12 \text{ dozen eggs}`).
+_TRAILING_WORDS_RE = re.compile(r"(?<=[\d}.%])\s*\\(?:text|mbox|mathrm|textnormal)\{\s*[A-Za-z][A-Za-z .'\-]*\}"
+                                r"\s*\.?\s*$")
+_PLAIN_WORDS_RE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s+([a-z]{2,}(?:\s+[a-z]{2,}){0,2})\.?$")  # `5 apples`
+# Words that keep the number part of an expression: `10 pi`, `3 and 4`, `2 sqrt 3` are not counts of things.
+_NOT_NOUNS = {"and", "or", "to", "by", "plus", "minus", "over", "times", "of", "divided", "out", "pi", "sqrt", "ln",
+              "log", "sin", "cos", "tan", "cot", "sec", "csc", "exp", "inf", "infinity", "choose", "mod", "percent"}
 _WORDS = {"\\pi": "\\pi ", "\\infty": "\\infty ", "\\cdot": "\\cdot ", "\\times": "\\times "}
 _NUM = r"-?(?:\d+(?:\.\d*)?|\.\d+)"
 _NUM_RE = re.compile(rf"^({_NUM})(?:[eE]([-+]?\d+)|\s*(?:\\times|\\cdot|\*|x)\s*10\^\{{?([-+]?\d+)\}}?)?$")
@@ -27,6 +34,7 @@ _FRAC_RE = re.compile(r"^(-?)\\frac\{?(\d+)\}?\{?(\d+)\}?$")
 _FRAC_TIGHT_RE = re.compile(r"^(-?)\\frac(\d)(\d)$")
 _SLASH_RE = re.compile(r"^(-?\d+)/(\d+)$")
 _MIXED_RE = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+_MIXED_SLASH_RE = re.compile(r"^(-?)(\d+)\s+(\d+)/(\d+)$")  # `3128 1/2`, read before spaces are dropped
 _REPEAT_RE = re.compile(r"^(-?)(\d*)\.(\d*)\\overline\{(\d+)\}$")
 _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 MAX_ANSWER_CHARS = 400
@@ -71,12 +79,21 @@ def normalize(s: str) -> str:
     s = s.strip()
     if len(s) > MAX_ANSWER_CHARS * 4:
         return s[: MAX_ANSWER_CHARS * 4]
+    s = re.sub(r"(?<!\\)\\+$", "", s).strip()  # a stray trailing backslash (`5\`) left by extraction
+    s = re.sub(r"(\d),\\!\s*(?=\d)", r"\1", s)  # `56,\!01,\!78`: MATH's digit grouping, not a list
+    s = _TRAILING_WORDS_RE.sub("", s)
+    if (m := _PLAIN_WORDS_RE.match(s)) and not _NOT_NOUNS & set(m.group(2).split()):
+        s = m.group(1)
+    if s in ("oo", "-oo"):  # sympy's spelling
+        s = s.replace("oo", "\\infty")
+    s = re.sub(r"\\overline\s*(\d)", r"\\overline{\1}", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\dbinom", "\\binom")
     s = s.replace("\\tbinom", "\\binom").replace("{,}", "").replace("\\%", "%").replace("\\$", "")
     s = s.replace("−", "-").replace("–", "-").replace("×", "\\times ").replace("÷", "\\div ").replace("π", "\\pi ")
     s = s.replace("√", "\\sqrt").replace("∞", "\\infty ").replace("≤", "\\le ").replace("≥", "\\ge ")
     s = s.replace("∪", "\\cup ").replace("±", "\\pm ").replace("\\leq", "\\le").replace("\\geq", "\\ge")
     s = s.replace("\\lt", "<").replace("\\gt", ">").replace("\\neq", "\\ne").replace("\\mid", "|")
+    s = re.sub(r"\\varnothing|\\\{\s*\\\}", r"\\emptyset", s).replace("\\mathbb{R}", "(-\\infty,\\infty)")
     s = s.replace("\\lbrace", "\\{").replace("\\rbrace", "\\}").replace("\\langle", "(").replace("\\rangle", ")")
     s = re.sub(r"\^\s*\{?\\circ\}?|°|\\degree|\^\{\\text\{o\}\}", "", s)
     s = _unwrap_commands(s)
@@ -99,8 +116,13 @@ def normalize(s: str) -> str:
 
 
 def parse_number(s: str) -> Fraction | None:
-    """Exact value of a plain number: 12, -0.5, 1.5e3, 1.5\\times10^{3}, \\frac{3}{4}, 3/4, 3\\frac{1}{2},
+    """Exact value of a plain number: 12, -0.5, 1.5e3, 1.5\\times10^{3}, \\frac{3}{4}, 3/4, 3\\frac{1}{2}, 3 1/2,
     0.\\overline{3}, 025, 27.0. Percent is not handled here. None if `s` is anything else."""
+    if m := _MIXED_SLASH_RE.match(s.strip()):
+        if int(m.group(4)) == 0:
+            return None
+        value = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+        return -value if m.group(1) else value
     s = s.replace(" ", "").replace("{}", "")
     if s.startswith("+"):
         s = s[1:]

@@ -13,13 +13,17 @@ Node shapes (plain tuples, hashable so parsed gold answers can be cached):
   ("union", items)                 `A \\cup B`
   ("matrix", rows)                 rows of expression strings
   ("rel", lhs, op, rhs)            `=`, `<`, `\\le`, ... (chains are split into a bag of relations)
+  ("ratio", items, suffix)         `12:00`, `3:4`, `2:30 pm`: compared part by part, never as a division
 """
 
 import re
 
 _OPEN, _CLOSE = "([{", ")]}"
 _RELS = ("\\le", "\\ge", "\\ne", "<", ">", "=")
-_CHOICE_RE = re.compile(r"^\(?([A-J])\)?$")
+_CHOICE_RE = re.compile(r"^\(?\s*([A-J])\s*\)?$")
+# A letter followed by its option text: `C. x = 42`, `(B) 12`, `D: 7` (only read as a choice against a choice gold).
+CHOICE_WITH_TEXT_RE = re.compile(r"^\(?([A-J])(?:\)|[.:])\s*\S")
+_RATIO_RE = re.compile(r"^(\d+(?:\.\d+)?(?:\s*:\s*\d+(?:\.\d+)?)+)\s*((?:[ap]\.?\s*m\.?)?)$", re.I)
 _TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvB]?matrix|array)\}(?:\{[lcr|]*\})?(.*)\\end\{\1\}$", re.S)
 _SYMBOL_RE = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?[A-Za-z0-9]+\}?)?(?:\([A-Za-z]\))?$")
@@ -72,18 +76,27 @@ def _relation(s: str):
 def parse_structure(s: str):
     """Structure of a normalised answer string (see module docstring)."""
     s = s.strip()
+    if s[:1] in "([" and s[-1:] in ")]" and _enclosed(s) and _MATRIX_RE.match(s[1:-1].strip()):
+        s = s[1:-1].strip()  # `\left(\begin{matrix}..\end{matrix}\right)`: the brackets are the matrix's
     if m := _MATRIX_RE.match(s):
         rows = [r for r in (x.strip() for x in m.group(2).split("\\\\")) if r]
         return ("matrix", tuple(tuple(c.strip() for c in r.split("&")) for r in rows))
     if m := _CHOICE_RE.match(s):
         return ("choice", m.group(1))
-    for sep in (" \\text{ and } ", " and ", ";"):
+    if m := _RATIO_RE.match(s):
+        suffix = re.sub(r"[\s.]", "", m.group(2)).lower()
+        return ("ratio", tuple(p.strip() for p in m.group(1).split(":")), suffix)
+    if m := re.match(r"^[A-Za-z]\s*\\in\s*(\S.*)$", s):  # `x \in [1, 2]`: the set is the answer
+        s = m.group(1)
+    for sep in (" \\text{ and } ", " and ", " or ", ";"):
         if len(parts := split_top(s, sep)) > 1:
             return ("bag", _flat(parse_structure(p) for p in parts if p), "bare")
     if len(parts := split_top(s, "\\cup")) > 1:
         return ("union", tuple(parse_structure(p) for p in parts))
     if len(parts := split_top(s, ",")) > 1:
         return ("bag", _flat(parse_structure(p) for p in parts if p), "bare")
+    if s[:1] == "{" and s[-1:] == "}" and _enclosed(s) and len(split_top(s[1:-1], ",")) > 1:
+        s = "\\{" + s[1:-1] + "\\}"  # `{1,2,3}`: a set written without escaped braces
     if s.startswith("\\{") and s.endswith("\\}") and _enclosed(s):
         inner = s[2:-2].strip()
         return ("bag", _flat(parse_structure(p) for p in split_top(inner, ",") if p), "set")
