@@ -28,6 +28,7 @@ import time
 
 from rewards.sandbox import (SandboxUnavailable, kill_uid, limits, nproc_limit, preexec, require_wall,
                              sandbox_mode, sweep_stale_dirs, uid_processes)
+from rewards.verdict import Verdict
 
 __all__ = ["CodeResult", "SandboxUnavailable", "extract_program", "humaneval_tests", "mbpp_tests", "run_tests",
            "sandbox_mode", "score", "uid_processes", "verdict"]
@@ -182,9 +183,10 @@ def score(completion: str, tests: str, timeout_s: float = 10.0) -> float:
 _POOL_STATUS = {"passed": "ok", "failed": "ok", "killed": "ok", "timeout": "timeout", "error": "error"}
 
 
-def verdict(completion: str, tests: str, timeout_s: float = 10.0) -> tuple[float, str]:
-    """(reward, status) for the verifier pool: status "ok" when the program was judged (passed or not),
-    "timeout" when it ran out of time, "error" when the verifier could not judge (the pool counts the
-    last two as reward/timeouts and reward/errors instead of hiding them in a 0.0)."""
+def verdict(completion: str, tests: str, timeout_s: float = 10.0) -> Verdict:
+    """The reward as a `Verdict`: status "ok" when the program was judged (passed or not), "timeout" when it
+    ran out of time, "error" when the verifier could not judge (the pool counts the last two as
+    reward/timeouts and reward/errors instead of hiding them in a 0.0)."""
     res = run_tests(extract_program(completion), tests, timeout_s)
-    return float(res.passed), _POOL_STATUS[res.reason]
+    status = _POOL_STATUS[res.reason]
+    return Verdict(float(res.passed), status, None if status == "ok" else res.output[-500:] or res.reason)

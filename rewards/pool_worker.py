@@ -2,7 +2,7 @@
 
 Reads (kind, completion, gold) tasks from the connection on FD and answers each with (reward, status, detail):
 status "ok", or "error" with the exception text when the verifier raised (the pool counts those; they are not
-wrong answers). A plain subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
+wrong answers); a verifier that returns a Verdict (code: "timeout" for a program past its time) keeps its status. A plain subprocess rather than multiprocessing, so the caller's __main__ is never re-imported.
 """
 
 import os
@@ -23,10 +23,10 @@ def _score_one(kind: str, completion: str, gold, code_timeout_s: float) -> float
         from rewards.countdown import score
 
         return score(completion, gold["nums"], gold["target"])
-    from rewards.code import score
+    from rewards.code import verdict
 
     tests = gold if isinstance(gold, str) else gold["tests"]
-    return score(completion, tests, code_timeout_s)
+    return verdict(completion, tests, code_timeout_s)  # a Verdict: a program that timed out is counted
 
 
 def main() -> None:
@@ -46,7 +46,8 @@ def main() -> None:
         except (EOFError, OSError):
             return
         try:
-            result = (float(_score_one(*task, code_timeout_s)), "ok", None)
+            reward = _score_one(*task, code_timeout_s)
+            result = (float(reward), getattr(reward, "status", "ok"), getattr(reward, "detail", None))
         except Exception as e:  # a verifier bug, a broken hook or a malformed gold must never take the worker down
             result = (0.0, "error", f"{type(e).__name__}: {e}"[:500])
         conn.send(result)

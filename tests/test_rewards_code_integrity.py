@@ -292,10 +292,27 @@ def test_program_that_raises_in_a_call_fails_and_broken_tests_are_an_error():
 
 
 def test_pool_verdict_separates_judged_programs_from_timeouts_and_verifier_errors():
-    assert verdict("```python\ndef add(a, b):\n    return a + b\n```", EQ, 10) == (1.0, "ok")
-    assert verdict(WRONG, EQ, 10) == (0.0, "ok")
-    assert verdict("while True:\n    pass\n", EQ, 1.5) == (0.0, "timeout")
-    assert verdict(WRONG, "assert add(1,", 10) == (0.0, "error")
+    def pair(v):
+        return float(v), v.status
+
+    assert pair(verdict("```python\ndef add(a, b):\n    return a + b\n```", EQ, 10)) == (1.0, "ok")
+    assert pair(verdict(WRONG, EQ, 10)) == (0.0, "ok")
+    assert pair(verdict("while True:\n    pass\n", EQ, 1.5)) == (0.0, "timeout")
+    broken = verdict(WRONG, "assert add(1,", 10)
+    assert pair(broken) == (0.0, "error") and "do not compile" in broken.detail
+
+
+def test_pool_counts_code_timeouts_and_verifier_errors():
+    from rewards.pool import VerifierPool
+    from rewards.verdict import status_counts
+
+    pool = VerifierPool(workers=1, timeout_s=5.0, code_timeout_s=2.0)
+    try:
+        out = pool.score("code", [CORRECT["eq"], "while True:\n    pass\n", CORRECT["eq"]], [EQ, EQ, "assert add(1,"])
+    finally:
+        pool.close()
+    assert [float(v) for v in out] == [1.0, 0.0, 0.0]
+    assert status_counts(out) == {"reward/timeouts": 1, "reward/errors": 1}
 
 
 def test_tests_can_hand_the_programs_own_functions_and_objects_back_to_it():
