@@ -141,13 +141,32 @@ def test_value_loss_clipped_by_hand():
 @pytest.mark.parametrize("mode,norm_len,expected", [
     ("token_mean", None, (1 + 3 + 2 + 2 + 2 + 6) / 6),
     ("seq_mean_token_mean", None, ((1 + 3) / 2 + (2 + 2 + 2 + 6) / 4) / 2),
-    ("seq_mean_token_sum_norm", None, ((1 + 3) / 4 + 12 / 4) / 2),
+    ("seq_mean_token_sum", None, ((1 + 3) + 12) / 2),
     ("seq_mean_token_sum_norm", 10, ((1 + 3) / 10 + 12 / 10) / 2),
 ])
 def test_loss_aggregation_by_hand(mode, norm_len, expected):
     token_loss = [torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0, 2.0, 6.0])]
     w = L.LOSS_AGGREGATIONS[mode](torch.tensor([2, 4]), norm_len)
     close(sum(wi * tl.sum() for wi, tl in zip(w, token_loss)), expected)
+
+
+def test_dr_grpo_normaliser_is_the_same_constant_for_mini_batches_of_different_lengths():
+    """Dr.GRPO divides token sums by the generation budget, not by each mini-batch's longest response."""
+    short, long = torch.tensor([2, 3]), torch.tensor([2, 9])
+    agg = L.LOSS_AGGREGATIONS["seq_mean_token_sum_norm"]
+    close(agg(short, 16), [1 / 32, 1 / 32])
+    close(agg(long, 16), [1 / 32, 1 / 32])
+    with pytest.raises(ValueError, match="norm_len"):
+        agg(short, None)
+
+
+def test_whiten_uses_valid_tokens_only():
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 99.0, 99.0]])
+    m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    vals = [1.0, 2.0, 3.0, 4.0]
+    mean, std = sum(vals) / 4, math.sqrt(sum((v - 2.5) ** 2 for v in vals) / 3)
+    z = [(v - mean) / std for v in vals]
+    close(A.whiten(x, m, eps=0.0), [z[:3], [z[3], 0.0, 0.0]])
 
 
 def test_filter_groups_drops_groups_whose_rewards_agree():
@@ -164,6 +183,8 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
     (dict(kl_in="reward"), "kl_coef"),
     (dict(overlong_buffer_len=4), "overlong_max_len"),
     (dict(loss_norm_len=8), "loss_norm_len"),
+    (dict(loss_agg="seq_mean_token_sum_norm"), "loss_norm_len"),
+    (dict(kl_coef=0.1, kl_estimator="k1"), "k1.*k3.*kl_in='reward'"),
     (dict(tis_cap=0.5), "tis_cap"),
     (dict(advantage="ppo2"), "advantage"),
     (dict(clip_lo=0.2), "clip_lo"),
