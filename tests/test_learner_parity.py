@@ -18,17 +18,10 @@ ray = pytest.importorskip("ray")
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig  # noqa: E402
 from learner.group import LearnerGroup  # noqa: E402
 from learner.tiny_model import make_tiny_qwen2  # noqa: E402
+from test_learner_group import ray_session  # noqa: E402,F401  (the module's Ray runtime)
 
 pytestmark = pytest.mark.slow
 LR, EPS, GRAD_CLIP, EPOCHS = 1e-2, 1e-3, 1.0, 2
-
-
-@pytest.fixture(scope="module")
-def ray_session(tmp_path_factory):
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
