@@ -56,6 +56,21 @@ def check_batch(batch: dict) -> int:
     return n
 
 
+def mini_batch_parts(group_ids: list, k: int, seed: int) -> list[list[int]]:
+    """Sample indices of k mini-batches made of whole groups, groups shuffled by `seed` (k = 1: all, in order)."""
+    members: dict = {}
+    for i, gid in enumerate(group_ids):
+        members.setdefault(gid, []).append(i)
+    groups = list(members.values())
+    if len(groups) < k:
+        raise ValueError(f"batch of {len(groups)} groups cannot be split into learner.mini_batches={k} (a group "
+                         "stays within one mini-batch); lower learner.mini_batches")
+    if k == 1:
+        return [list(range(len(group_ids)))]
+    perm = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed))
+    return [[i for gi in part.tolist() for i in groups[gi]] for part in torch.tensor_split(perm, k)]
+
+
 def _pad(rows: list[list[float]], T: int) -> torch.Tensor:
     out = torch.zeros(len(rows), T)  # (N, T)
     for i, r in enumerate(rows):
@@ -195,22 +210,9 @@ class LearnerGroup:
                       epoch: int, on_policy: bool = False) -> list[list[dict]]:
         """One pass over the batch in `learner.mini_batches` optimizer steps; groups stay whole within a
         mini-batch (shuffled by group), and samples that are not `trained` get zero weight."""
-        k = self.cfg.mini_batches
-        members: dict = {}
-        for i, gid in enumerate(group_ids):
-            members.setdefault(gid, []).append(i)
-        groups = list(members.values())
-        if len(groups) < k:
-            raise ValueError(f"batch of {len(groups)} groups cannot be split into learner.mini_batches={k} (a "
-                             "group stays within one mini-batch); lower learner.mini_batches")
-        if k == 1:
-            parts = [list(range(len(samples)))]
-        else:
-            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + epoch)
-            perm = torch.randperm(len(groups), generator=g)
-            parts = [[i for gi in part.tolist() for i in groups[gi]] for part in torch.tensor_split(perm, k)]
+        seed = self.cfg.seed * 1_000_003 + self.step * 1009 + epoch
         out = []
-        for part in parts:
+        for part in mini_batch_parts(group_ids, self.cfg.mini_batches, seed):
             idx = torch.tensor(part)
             keep = trained[idx]  # (n_mb,)
             w = torch.zeros(len(idx))  # (n_mb,) per-sequence weights; only trained samples count

@@ -176,6 +176,27 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
         filter_groups([1.0], [0, 1])
 
 
+def test_dapo_trims_a_refilled_batch_to_prompts_per_step_whole_groups():
+    from cluster.rollouts import first_groups
+
+    batch = {"group_ids": [0, 0, 3, 3, 5, 5], "rewards": [1, 0, 0, 1, 1, 0]}
+    assert first_groups(batch, 2) == {"group_ids": [0, 0, 3, 3], "rewards": [1, 0, 0, 1]}
+    assert first_groups(batch, 5) == batch
+
+
+def test_mini_batches_hold_whole_groups():
+    from learner.group import mini_batch_parts
+
+    gids = [0, 1, 0, 2, 1, 2, 3, 3, 0, 1, 2, 3]
+    parts = mini_batch_parts(gids, 2, seed=5)
+    assert sorted(i for p in parts for i in p) == list(range(12)) and [len(p) for p in parts] == [6, 6]
+    for p in parts:  # a group's samples never straddle two mini-batches
+        assert all(sum(gids[i] == g for i in p) in (0, 3) for g in range(4))
+    assert mini_batch_parts(gids, 1, seed=5) == [list(range(12))]
+    with pytest.raises(ValueError, match="learner.mini_batches=5"):
+        mini_batch_parts(gids, 5, seed=0)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(dual_clip=1.0), "dual_clip"),
     (dict(advantage="gae"), "algo.critic"),
