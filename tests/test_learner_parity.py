@@ -112,9 +112,13 @@ def advantages(algo, b, token_r, values):
     return out
 
 
-def surrogate_loss(algo, logp, old, adv):
-    """-min(r A, clip(r, 1-eps_low, 1+eps_high) A), with dual clip max(.., c A) on the objective for A < 0."""
+def surrogate_loss(algo, logp, old, adv, seen):
+    """-min(r A, clip(r, 1-eps_low, 1+eps_high) A), with dual clip max(.., c A) on the objective for A < 0.
+    `seen` counts tokens where clip-higher and dual clip change the result (so the case exercises them)."""
     ratio = torch.exp(logp - old)
+    r = float(ratio)
+    seen["clip_higher"] += adv > 0 and 1 + algo.clip_low < r <= 1 + algo.clip_high
+    seen["dual_clip"] += algo.dual_clip is not None and adv < 0 and r > algo.dual_clip
     obj = torch.min(ratio * adv, torch.clamp(ratio, 1 - algo.clip_low, 1 + algo.clip_high) * adv)
     if algo.dual_clip is not None and adv < 0:
         obj = torch.max(obj, torch.tensor(algo.dual_clip * adv))
@@ -164,13 +168,14 @@ def reference_run(model_dir, algo, T, b, sft, values):
     trained = [not (algo.overlong_filter and fr == "length") for fr in b["finish_reason"]]
     kept = [i for i in range(N) if trained[i]]
 
+    losses, seen = [], {"clip_higher": 0, "dual_clip": 0}
     for _ in range(EPOCHS):
         seq_losses = []  # (token loss sum, token count) per trained sequence
         for i in kept:
             logp, ent = token_logp(model, b["prompt_ids"][i], b["response_ids"][i], T, with_entropy=True)
             tok = []
             for t in range(len(logp)):
-                loss_t = surrogate_loss(algo, logp[t], old[i][t], adv[i][t])
+                loss_t = surrogate_loss(algo, logp[t], old[i][t], adv[i][t], seen)
                 if algo.tis_cap is not None:  # Yao et al.: min(pi_old / pi_rollout, C), no gradient
                     loss_t = loss_t * min(math.exp(float(old[i][t]) - b["rollout_logprobs"][i][t]), algo.tis_cap)
                 if algo.kl_coef > 0 and algo.kl_in == "loss":
@@ -186,14 +191,16 @@ def reference_run(model_dir, algo, T, b, sft, values):
             loss = sum(s for s, _ in seq_losses) / len(seq_losses)
         else:  # Dr.GRPO: a constant normaliser
             loss = sum(s / algo.loss_norm_len for s, _ in seq_losses) / len(seq_losses)
+        losses.append(loss.item())
         step(loss)
-    return dict(model.named_parameters())
+    return dict(model.named_parameters()), sum(losses) / len(losses), seen
 
 
 # ----- the cases ---------------------------------------------------------------------------------------------
 CASES = {
     "grpo_kl_loss_k3_tis_clip_higher_T0.7_token_mean": (
-        AlgoConfig(advantage="grpo", kl_coef=0.5, kl_in="loss", kl_estimator="k3", clip_high=0.28, tis_cap=1.2,
+        AlgoConfig(advantage="grpo", kl_coef=0.5, kl_in="loss", kl_estimator="k3", clip_low=0.3, clip_high=1.0,
+                   tis_cap=1.2,
                    entropy_coef=0.01), 0.7),
     "rloo_kl_reward_k1_dual_clip_seq_mean_token_mean": (
         AlgoConfig(advantage="rloo", kl_coef=0.5, kl_in="reward", kl_estimator="k1", dual_clip=1.5,
@@ -240,6 +247,12 @@ def test_learner_update_equals_plain_loop_from_the_papers(ray_session, model_dir
         assert metrics["kl_old_ref"] > 1e-3  # the reference really differs from the policy
     if algo.tis_cap is not None:
         assert 0 < metrics["is_truncated_frac"] < 1
-    expected = reference_run(model_dir, algo, T, b, sft, values)
+    expected, loss, seen = reference_run(model_dir, algo, T, b, sft, values)
+    if algo.clip_high != algo.clip_low:
+        assert seen["clip_higher"] > 0  # some tokens sit between the low and the high clip
+    if algo.dual_clip is not None:
+        assert seen["dual_clip"] > 0
+    # the loss value catches scale errors (e.g. aggregation) that Adam's normalisation would hide in the params
+    assert metrics["loss"] == pytest.approx(loss, rel=1e-5, abs=1e-7)
     moved = max((params[n] - p.detach()).abs().max().item() for n, p in expected.items())
     assert moved < 1e-6, f"{name}: learner and paper reference differ by {moved}"
