@@ -75,8 +75,9 @@ class RolloutConfig(BaseModel):
     seed: int = Field(0, description="engine seed; engine i uses seed+i")
     max_restarts: int = Field(3, ge=0, description="times Ray restarts a dead engine actor")
     logprobs_mode: Literal["raw_logprobs", "processed_logprobs"] = Field(
-        "raw_logprobs", description="'raw_logprobs': log-softmax of unscaled logits; "
-                                    "'processed_logprobs': after temperature/top-p/top-k")
+        "processed_logprobs", description="'processed_logprobs': log-probs of the distribution sampled from "
+                                          "(after temperature/top-p/top-k), which the learner reproduces at "
+                                          "learner.temperature; 'raw_logprobs': log-softmax of unscaled logits")
     enable_prefix_caching: bool = Field(True, description="reuse KV blocks of shared prompt prefixes")
     enable_sleep_mode: bool = Field(False, description="cuda only: engines can free their GPU memory while a "
                                                        "colocated learner trains (vLLM sleep/wake)")

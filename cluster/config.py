@@ -75,8 +75,9 @@ class TrainConfig(_Section):
 
     steps: int = Field(gt=0, description="RL steps (one rollout batch + update(s) each)")
     prompts_per_step: int = Field(gt=0, description="prompts per rollout batch; samples = prompts_per_step * sampling.n")
-    schedule: Literal["sync", "async"] = Field("sync", description="'async' generates step t+1 while step t trains")
-    max_staleness: int = Field(1, ge=0, description="max policy versions between a rollout and the update using it")
+    schedule: Literal["sync", "async"] = Field(
+        "sync", description="'async' generates step t+1 with policy v_t while step t trains (one version stale; "
+                            "algo.tis_cap defaults to 2.0 then, to correct it)")
     seed: int = Field(0, description="seed for data order, sampling and initialisation")
     reward_timeout_s: float = Field(5.0, gt=0, description="per-sample verifier timeout")
     reward_workers: int = Field(2, gt=0, description="verifier worker processes")
@@ -146,6 +147,11 @@ class RunConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data):
+        return derived_defaults(data)
+
     @model_validator(mode="after")
     def _cross_section_rules(self):
         n = self.sampling.n
@@ -161,20 +167,12 @@ class RunConfig(_Section):
                 f"sampling.n={n}; choose learner.mini_batches dividing train.prompts_per_step={self.train.prompts_per_step}")
         if self.algo.advantage in ("grpo", "dr_grpo", "rloo") and n < 2:
             raise ValueError(f"algo.advantage={self.algo.advantage!r} needs groups: sampling.n must be >= 2, got {n}")
-        # The learner's log-probs must be of the same distribution as the engine's, or the IS ratio is biased.
-        want_t = self.sampling.temperature if self.rollout.logprobs_mode == "processed_logprobs" else 1.0
-        if self.sampling.temperature > 0 and abs(self.learner.temperature - want_t) > 1e-9:
-            raise ValueError(
-                f"learner.temperature={self.learner.temperature} but the engine returns "
-                f"{self.rollout.logprobs_mode} at sampling.temperature={self.sampling.temperature}: set "
-                f"learner.temperature={want_t} so learner and rollout log-probs describe the same distribution")
+        _check_sampling_vs_learner(self)
         t = self.train
         if t.zero_signal_stop_steps and t.zero_signal_stop_steps < t.zero_signal_warn_steps:
             raise ValueError(f"train.zero_signal_stop_steps={t.zero_signal_stop_steps} is below "
                              f"train.zero_signal_warn_steps={t.zero_signal_warn_steps}: the run would stop without a "
                              "warning; raise zero_signal_stop_steps, or set it to 0 to never stop")
-        if self.train.schedule == "async" and self.train.max_staleness < 1:
-            raise ValueError("train.schedule='async' needs train.max_staleness >= 1 (rollouts are one version behind)")
         if self.train.weight_sync.transport == "cuda_ipc":
             r, bad = self.rollout, []
             if r.device != "cuda":
@@ -198,6 +196,52 @@ class RunConfig(_Section):
                     f"{'' if self.ray.colocate else ' + learner.num_ranks'}) but ray.num_gpus={self.ray.num_gpus}; "
                     "lower those or set ray.colocate=true")
         return self
+
+
+ASYNC_TIS_CAP = 2.0  # Yao et al. 2025's truncation cap, the async schedule's default correction
+
+
+def derived_defaults(data):
+    """Defaults of one section that follow another, filled in only where the recipe leaves the key out:
+    learner.temperature = sampling.temperature (the learner scores the distribution the engine sampled);
+    algo.loss_norm_len = sampling.max_tokens for Dr.GRPO's constant normaliser (the generation budget);
+    algo.tis_cap = 2.0 under train.schedule='async' (the one-version lag is corrected by default)."""
+    if not isinstance(data, dict):
+        return data
+    sampling = data.get("sampling") or {}
+    sampling = sampling.model_dump() if isinstance(sampling, BaseModel) else sampling
+    learner, algo, train = (data.get(k) or {} for k in ("learner", "algo", "train"))
+    if not all(isinstance(x, dict) for x in (sampling, learner, algo, train)):
+        return data
+    learner, algo = dict(learner), dict(algo)
+    t = sampling.get("temperature", 1.0)
+    if "temperature" not in learner and isinstance(t, (int, float)) and t > 0:
+        learner["temperature"] = t
+    if algo.get("loss_agg") == "seq_mean_token_sum_norm" and "loss_norm_len" not in algo:
+        algo["loss_norm_len"] = sampling.get("max_tokens", SamplingConfig.model_fields["max_tokens"].default)
+    if train.get("schedule") == "async" and "tis_cap" not in algo:
+        algo["tis_cap"] = ASYNC_TIS_CAP
+    return {**data, "learner": learner, "algo": algo}
+
+
+def _check_sampling_vs_learner(cfg: RunConfig) -> None:
+    """The learner's log-probs must describe the distribution the engine sampled from, or ratios are biased."""
+    s, r = cfg.sampling, cfg.rollout
+    if s.temperature > 0 and abs(cfg.learner.temperature - s.temperature) > 1e-9:
+        raise ValueError(
+            f"learner.temperature={cfg.learner.temperature} but sampling.temperature={s.temperature}: the learner "
+            "divides its logits by learner.temperature to score the distribution the engine sampled; leave "
+            "learner.temperature unset (it follows sampling.temperature) or set both alike")
+    if r.logprobs_mode == "raw_logprobs" and s.temperature not in (0.0, 1.0):
+        raise ValueError(
+            f"rollout.logprobs_mode='raw_logprobs' returns temperature-1 log-probs but sampling.temperature="
+            f"{s.temperature}: set rollout.logprobs_mode='processed_logprobs' (the default)")
+    if cfg.algo.tis_cap is not None and (s.top_p < 1 or s.top_k > 0):
+        raise ValueError(
+            f"algo.tis_cap={cfg.algo.tis_cap} with sampling.top_p={s.top_p}, sampling.top_k={s.top_k}: the engine "
+            "renormalises over the truncated token set, which the learner cannot reproduce, so the IS weight "
+            "would be biased; set sampling.top_p=1 and sampling.top_k=0, or algo.tis_cap=null"
+            + (" (train.schedule='async' defaults it to 2.0)" if cfg.train.schedule == "async" else ""))
 
 
 def validate_config(data: dict) -> RunConfig:

@@ -12,7 +12,7 @@ from statistics import mean
 def flatten(problems: list, groups: list[list], rewards: list[float]) -> dict:
     """groups[i] holds the samples of problems[i]; rewards are flat in the same order."""
     batch = {k: [] for k in ("prompt_ids", "response_ids", "rollout_logprobs", "rewards", "group_ids",
-                             "finish_reason")}
+                             "finish_reason", "versions")}
     flat = [(i, s) for i, samples in enumerate(groups) for s in samples]
     if len(flat) != len(rewards):
         raise ValueError(f"{len(flat)} samples but {len(rewards)} rewards")
@@ -23,11 +23,19 @@ def flatten(problems: list, groups: list[list], rewards: list[float]) -> dict:
         batch["rewards"].append(float(r))
         batch["group_ids"].append(i)
         batch["finish_reason"].append(s.finish_reason)
+        batch["versions"].append(s.version)  # the policy version that generated it (staleness check)
     return batch
 
 
 def select(batch: dict, keep: list[int]) -> dict:
     return {k: [v[i] for i in keep] for k, v in batch.items()}
+
+
+def first_groups(batch: dict, k: int) -> dict:
+    """The samples of the first k groups (in order of appearance): DAPO trains on prompts_per_step groups."""
+    keep_groups = list(dict.fromkeys(batch["group_ids"]))[:k]
+    wanted = set(keep_groups)
+    return select(batch, [i for i, g in enumerate(batch["group_ids"]) if g in wanted])
 
 
 def concat(a: dict | None, b: dict, group_offset: int) -> dict:

@@ -5,7 +5,8 @@
 Schedules:
   sync   generate(t) with policy v_t, train on it -> v_{t+1}, push v_{t+1}.
   async  (one-step off-policy) generate(t+1) with v_t *while* the learner trains on batch t; the learner's
-         truncated-IS correction (algo.tis_cap) accounts for the one version of staleness.
+         truncated-IS correction (algo.tis_cap, on by default here) accounts for the one version of staleness.
+         A batch more versions behind than its schedule allows (0 sync, 1 async) stops the run.
 Each phase gets one timing metric. Everything that can fail without Ray (config, data, output dir) fails
 before any actor starts.
 """
@@ -23,7 +24,7 @@ from cluster.data_loading import load_specs
 from cluster.overrides import ConfigError
 from cluster.policy_eval import answer_of, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
-from cluster.rollouts import concat, flatten, rollout_metrics, select
+from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select
 from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
 from cluster.scoring import failure_summary, score_texts
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
@@ -124,6 +125,7 @@ class Trainer:
             batch = concat(batch, select(part, keep), offset)
             offset += len(problems)
             if len(set(batch["group_ids"])) >= self.cfg.train.prompts_per_step:
+                batch = first_groups(batch, self.cfg.train.prompts_per_step)  # a constant batch size (DAPO)
                 break
         metrics["time/rollout"] = time.perf_counter() - t0
         metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
@@ -238,6 +240,7 @@ class Trainer:
                 sleeping = cfg.rollout.enable_sleep_mode and nxt is None  # colocated: the learner takes the GPU
                 if sleeping:
                     self.pool.sleep()
+                staleness = self._staleness(current["batch"])
                 train_metrics = self.group.train_step(current["batch"])
                 if sleeping:
                     self.pool.wake_up()
@@ -250,7 +253,8 @@ class Trainer:
                 self._count_engine_recoveries()
                 row = {**current["metrics"], **{f"learner/{k}": v for k, v in train_metrics.items()},
                        **sync_metrics, "time/train": train_s, "time/step": time.perf_counter() - t_step,
-                       "policy_version": self.version, **{f"count/{k}": v for k, v in self.counters.items()}}
+                       "policy_version": self.version, "rollout/staleness": staleness,
+                       **{f"count/{k}": v for k, v in self.counters.items()}}
                 if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
                     ev = self.evaluate(f"step{self.step}") or {}
                     row.update({f"eval/{k}": ev[k] for k in ("accuracy", "mean_response_length") if k in ev})
@@ -271,6 +275,19 @@ class Trainer:
         if self._saved_step != self.step:
             self.save()
         return self.evals
+
+    def _staleness(self, batch: dict | None) -> int:
+        """Versions between the policy about to train and the oldest sample; more than the schedule allows is a
+        bug in the loop, not something to train through."""
+        if not batch or not batch.get("versions"):
+            return 0
+        lag = self.version - min(batch["versions"])
+        allowed = 1 if self.cfg.train.schedule == "async" else 0
+        if lag > allowed or min(batch["versions"]) < 0:
+            raise RuntimeError(f"step {self.step}: training policy v{self.version} on samples of versions "
+                               f"{sorted(set(batch['versions']))}; train.schedule={self.cfg.train.schedule!r} "
+                               f"allows {allowed} version(s) of lag")
+        return lag
 
     def _count_engine_recoveries(self) -> None:
         """Fold the pool's restart/retry counts into the run's counters and say so in the log."""

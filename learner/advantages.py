@@ -56,21 +56,27 @@ def discounted_returns(token_rewards: torch.Tensor, mask: torch.Tensor, gamma: f
     return returns
 
 
+def whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """(x - mean) / (std + eps) with mean and unbiased std over the masked entries; 0 off the mask. (N, T)"""
+    valid = x[mask.bool()]  # (n_tokens,)
+    std = valid.std() if valid.numel() > 1 else torch.zeros(())
+    return (x - valid.mean()) / (std + eps) * mask
+
+
 def reinforce_pp_adv(
     token_rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, eps: float = 1e-6
 ) -> torch.Tensor:
     """REINFORCE++: returns-to-go of token rewards (outcome at the last token, -beta*KL per token), then
     whitened with the mean/std of all valid tokens in the global batch (Eqs. 5-7). (N, T) -> (N, T)"""
-    returns = discounted_returns(token_rewards, mask, gamma)  # (N, T)
-    valid = returns[mask.bool()]  # (n_tokens,)
-    return (returns - valid.mean()) / (valid.std() + eps) * mask
+    return whiten(discounted_returns(token_rewards, mask, gamma), mask, eps)
 
 
 def gae_adv(
     token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
 ) -> torch.Tensor:
     """delta_t = r_t + gamma V_{t+1} - V_t; A_t = sum_l (gamma lam)^l delta_{t+l} (GAE Eq. 16); V after the last
-    token is 0. Returns for the critic are A + V. (N, T) -> (N, T)"""
+    token is 0. Returns for the critic are A + V; the policy gets A whitened over the batch's tokens (as the PPO
+    implementations do, `algo.gae_whiten`). (N, T) -> (N, T)"""
     adv = torch.zeros_like(token_rewards)  # (N, T)
     next_adv = torch.zeros_like(token_rewards[:, 0])  # (N,)
     next_value = torch.zeros_like(token_rewards[:, 0])  # (N,)

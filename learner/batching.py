@@ -13,6 +13,10 @@ are laid out as one unit, the prompt once and then each sample's remaining token
 sample see the prompt and its own tokens only. Each sample's log-probs are those of its own sequence (the
 prompt's hidden states are the same for all of them) and the prompt's gradient is the sum over the samples,
 so the forward/backward is the unshared one minus the repeated prompt tokens.
+The mask reaches the model as an additive float mask in the model's dtype (0 = may attend, dtype min = masked):
+SDPA reads a boolean mask as "may attend" but eager attention adds whatever mask it gets to the scores, so a
+boolean one masks nothing there. flash_attention_2 ignores arbitrary 4D masks: the worker refuses
+share_prompts with it (the unshared layout needs no mask: flash packs by position_ids).
 """
 
 from dataclasses import dataclass, field
@@ -94,16 +98,35 @@ class PackedBatch:
         move = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
         return PackedBatch(**move, counts=self.counts, fields={k: v.to(device) for k, v in self.fields.items()})
 
-    def model_inputs(self) -> dict[str, torch.Tensor]:
-        """Keyword arguments of the model's forward."""
+    def model_inputs(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """Keyword arguments of the model's forward; a shared-prompt mask becomes additive in `dtype` (the
+        model's), which SDPA and eager attention both apply."""
         inputs = {"input_ids": self.input_ids, "position_ids": self.position_ids}
         if self.attention_mask is not None:
-            inputs["attention_mask"] = self.attention_mask
+            inputs["attention_mask"] = additive_mask(self.attention_mask, dtype)
         return inputs
 
     def split(self, values: torch.Tensor) -> list[list[float]]:
         """Per-sample lists of a per-target-token tensor (n,)."""
         return [v.tolist() for v in torch.split(values.detach().float().cpu(), self.counts)]
+
+
+def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Bool "may attend" mask -> 0 where allowed, the dtype's lowest value elsewhere (same shape)."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed,
+                                                                                      torch.finfo(dtype).min)
+
+
+SHARED_PROMPT_ATTENTION = ("sdpa", "eager")  # attention implementations whose 4D-mask handling was verified
+
+
+def check_share_prompts(model: torch.nn.Module) -> None:
+    """Refuse share_prompts under an attention implementation that ignores custom 4D masks."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    if impl not in SHARED_PROMPT_ATTENTION:
+        raise ValueError(f"learner.share_prompts=true lays samples out with a custom 4D attention mask, which only "
+                         f"{' and '.join(SHARED_PROMPT_ATTENTION)} attention were verified to apply; this model "
+                         f"uses {impl!r}. Set learner.share_prompts=false (packing then needs no mask)")
 
 
 def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int | None = None,

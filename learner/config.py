@@ -53,7 +53,8 @@ class LearnerConfig(BaseModel):
                                                   "sharing the cores instead of spinning against it.")
     ppo_epochs: int = Field(1, ge=1, description="Passes over each rollout batch.")
     mini_batches: int = Field(1, ge=1, description="Optimizer steps per epoch; the batch is split into this many.")
-    temperature: float = Field(1.0, gt=0, description="Logits are divided by this before log-softmax; match rollout.")
+    temperature: float = Field(1.0, gt=0, description="Logits are divided by this before log-softmax; in a run "
+                                                       "it defaults to sampling.temperature and must equal it.")
     seed: int = Field(0, description="Seed of model init, mini-batch shuffling and dropout.")
     call_timeout_s: float = Field(1800.0, gt=0, description="A rank that does not finish a call (step, checkpoint, "
                                                             "export) in this time is reported as hung.")
@@ -83,17 +84,25 @@ class AlgoConfig(BaseModel):
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference weight; > 0 builds a frozen reference engine.")
     kl_estimator: Literal["k1", "k2", "k3"] = Field("k3", description="Schulman's KL estimator.")
     kl_in: Literal["reward", "loss"] = Field("loss", description="Apply the KL penalty in the reward or the loss.")
-    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = Field(
-        "token_mean", description="How token losses are averaged over the mini-batch."
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"] = Field(
+        "token_mean", description="How token losses are averaged over the mini-batch: token_mean (DAPO), "
+                                  "seq_mean_token_mean (GRPO), seq_mean_token_sum (token sums, mean over "
+                                  "sequences), seq_mean_token_sum_norm (Dr.GRPO: token sums / loss_norm_len)."
     )
     loss_norm_len: int | None = Field(
-        None, gt=0, description="Divisor for seq_mean_token_sum_norm; None = longest response in the batch."
+        None, gt=0, description="Constant divisor of seq_mean_token_sum_norm (Dr.GRPO: the generation budget); "
+                                "a run config defaults it to sampling.max_tokens."
     )
+    gae_whiten: bool = Field(True, description="advantage=gae: whiten advantages over the batch's response tokens "
+                                               "(the critic's returns stay unwhitened).")
     gamma: float = Field(1.0, ge=0, le=1, description="Discount for reinforce_pp returns and GAE.")
     lam: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
     overlong_max_len: int | None = Field(None, gt=0, description="DAPO overlong shaping: max response length.")
     overlong_buffer_len: int = Field(0, ge=0, description="DAPO soft-penalty buffer before overlong_max_len; 0 = off.")
     overlong_penalty: float = Field(1.0, ge=0, description="Scale of the DAPO overlong penalty (max penalty).")
+    overlong_filter: bool = Field(False, description="DAPO overlong filtering: samples cut at max_tokens "
+                                                     "(finish_reason 'length') get no loss; they still count "
+                                                     "in their group's advantage baseline.")
     tis_cap: float | None = Field(
         None, description="Truncated IS cap on exp(learner - rollout logprob); None = no correction."
     )
@@ -124,4 +133,11 @@ class AlgoConfig(BaseModel):
             raise ValueError(
                 f"algo.loss_norm_len is only used by loss_agg='seq_mean_token_sum_norm', got {self.loss_agg!r}"
             )
+        if self.loss_agg == "seq_mean_token_sum_norm" and self.loss_norm_len is None:
+            raise ValueError("algo.loss_agg='seq_mean_token_sum_norm' divides by a constant: set algo.loss_norm_len "
+                             "to the generation budget (a run config defaults it to sampling.max_tokens)")
+        if self.kl_coef > 0 and self.kl_in == "loss" and self.kl_estimator == "k1":
+            raise ValueError("algo.kl_estimator='k1' with algo.kl_in='loss': k1's gradient has zero expectation, so "
+                             "it regularises nothing in the loss; use algo.kl_estimator='k3' or 'k2', or "
+                             "algo.kl_in='reward' for k1")
         return self

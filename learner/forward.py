@@ -14,8 +14,13 @@ from learner.losses import policy_loss_clipped, tis_weight
 
 def target_logits(model: torch.nn.Module, pb: PackedBatch, temperature: float) -> torch.Tensor:
     """Logits (fp32, divided by temperature) at the positions that predict each target token. -> (n, V)"""
-    out = model(**pb.model_inputs(), use_cache=False)
+    out = model(**pb.model_inputs(model_dtype(model)), use_cache=False)
     return out.logits.flatten(0, 1)[pb.logit_pos].float() / temperature  # (n, V)
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the model computes in (DeepSpeed engines wrap the module)."""
+    return next(getattr(model, "module", model).parameters()).dtype
 
 
 def gather_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

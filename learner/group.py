@@ -15,7 +15,7 @@ import time
 import ray
 import torch
 
-from learner.advantages import ADVANTAGES, AdvInputs, overlong_penalty
+from learner.advantages import ADVANTAGES, AdvInputs, overlong_penalty, whiten
 from learner.batching import balance_shards, pack_micro_batches, rl_sample, shared_units
 from learner.config import AlgoConfig, LearnerConfig
 from learner.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS
@@ -54,6 +54,21 @@ def check_batch(batch: dict) -> int:
         if len(r) != len(lp):
             raise ValueError(f"sample {i}: {len(r)} response_ids but {len(lp)} rollout_logprobs; need one per token")
     return n
+
+
+def mini_batch_parts(group_ids: list, k: int, seed: int) -> list[list[int]]:
+    """Sample indices of k mini-batches made of whole groups, groups shuffled by `seed` (k = 1: all, in order)."""
+    members: dict = {}
+    for i, gid in enumerate(group_ids):
+        members.setdefault(gid, []).append(i)
+    groups = list(members.values())
+    if len(groups) < k:
+        raise ValueError(f"batch of {len(groups)} groups cannot be split into learner.mini_batches={k} (a group "
+                         "stays within one mini-batch); lower learner.mini_batches")
+    if k == 1:
+        return [list(range(len(group_ids)))]
+    perm = torch.randperm(len(groups), generator=torch.Generator().manual_seed(seed))
+    return [[i for gi in part.tolist() for i in groups[gi]] for part in torch.tensor_split(perm, k)]
 
 
 def _pad(rows: list[list[float]], T: int) -> torch.Tensor:
@@ -160,20 +175,26 @@ class LearnerGroup:
         values = _pad([s["values"] for s in samples], T) if "values" in samples[0] else None
         adv = self.adv_fn(AdvInputs(token_rewards, mask, torch.tensor(batch["group_ids"]), values,
                                     algo.gamma, algo.lam, algo.adv_eps))  # (N, T)
+        returns = adv + values if values is not None else None  # the critic's targets, from unwhitened GAE
+        if algo.advantage == "gae" and algo.gae_whiten:
+            adv = whiten(adv, mask, algo.adv_eps)
         for i, s in enumerate(samples):
             L = int(resp_lens[i])
             s["adv"] = adv[i, :L].tolist()
-            if values is not None:
-                s["old_values"], s["returns"] = s["values"], (adv[i, :L] + values[i, :L]).tolist()
+            if returns is not None:
+                s["old_values"], s["returns"] = s["values"], returns[i, :L].tolist()
+        # DAPO overlong filtering: truncated samples stay in the advantage baseline but get no loss.
+        trained = torch.tensor([not (algo.overlong_filter and fr == "length") for fr in batch["finish_reason"]])
         valid = mask.bool()
         metrics.update(reward_mean=float(rewards.mean()), adv_mean=float(adv[valid].mean()),
                        adv_std=float(adv[valid].std()) if valid.sum() > 1 else 0.0,
-                       response_len_mean=float(resp_lens.float().mean()))
+                       response_len_mean=float(resp_lens.float().mean()),
+                       overlong_filtered_frac=float(1 - trained.float().mean()))
 
         # phase 2: ppo_epochs x mini_batches optimizer steps
         steps = []
         for epoch in range(self.cfg.ppo_epochs):
-            steps += self._update_epoch(samples, resp_lens, epoch, on_policy)
+            steps += self._update_epoch(samples, resp_lens, batch["group_ids"], trained, epoch, on_policy)
         t2 = time.perf_counter()
         old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
         metrics.update(_rollout_metrics(old_logp, _pad([s["rollout_logp"] for s in samples], T), mask, algo.tis_cap))
@@ -185,17 +206,19 @@ class LearnerGroup:
             metrics["kl_old_ref"] = metrics["kl"]
         return metrics
 
-    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, epoch: int,
-                      on_policy: bool = False) -> list[list[dict]]:
-        n, k = len(samples), self.cfg.mini_batches
-        if n < k:
-            raise ValueError(f"batch of {n} samples cannot be split into learner.mini_batches={k}; lower it")
-        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step * 1009 + epoch)
-        perm = torch.randperm(n, generator=g) if k > 1 else torch.arange(n)
+    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, group_ids: list, trained: torch.Tensor,
+                      epoch: int, on_policy: bool = False) -> list[list[dict]]:
+        """One pass over the batch in `learner.mini_batches` optimizer steps; groups stay whole within a
+        mini-batch (shuffled by group), and samples that are not `trained` get zero weight."""
+        seed = self.cfg.seed * 1_000_003 + self.step * 1009 + epoch
         out = []
-        for idx in torch.tensor_split(perm, k):
-            w = self.agg_fn(resp_lens[idx], self.algo.loss_norm_len)  # (n_mb,) per-sequence weights
-            mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(idx.tolist(), w)]
+        for part in mini_batch_parts(group_ids, self.cfg.mini_batches, seed):
+            idx = torch.tensor(part)
+            keep = trained[idx]  # (n_mb,)
+            w = torch.zeros(len(idx))  # (n_mb,) per-sequence weights; only trained samples count
+            if keep.any():
+                w[keep] = self.agg_fn(resp_lens[idx][keep], self.algo.loss_norm_len)
+            mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(part, w)]
             results, orders = self._run(lambda w: w.train_step, mb, on_policy)
             if on_policy:  # the log-probs the update computed are the old ones (one mini-batch: mb = samples)
                 self._scatter(samples, results, orders, ("old_logp",))
@@ -288,6 +311,7 @@ def _rollout_metrics(old_logp: torch.Tensor, rollout_logp: torch.Tensor, mask: t
            "engine_logp_absdiff_max": float(log_ratio.abs().max())}
     if tis_cap is not None:
         out["is_truncated_frac"] = float((ratio > tis_cap).float().mean())
+        out["tis_weight_mean"] = float(ratio.clamp(max=tis_cap).mean())
     return out
 
 

@@ -6,8 +6,9 @@ Token tensors are (n,) over the response tokens of a packed micro-batch (or any 
   https://arxiv.org/abs/1912.09729 (Eq. 5).
 - KL estimators k1/k2/k3: Schulman, "Approximating KL Divergence", http://joschu.net/blog/kl-approx.html.
 - Truncated IS: Yao et al. 2025, "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training".
-- Aggregation: token-mean (DAPO Eq. 12), seq-mean-token-mean (GRPO Eq. 3), seq-mean-token-sum-norm
-  (Dr.GRPO, https://arxiv.org/abs/2503.20783). Each is a per-sequence weight so that sum(w * loss) over any
+- Aggregation: token-mean (DAPO Eq. 12), seq-mean-token-mean (GRPO Eq. 3), seq-mean-token-sum (verl's name:
+  token sums, mean over sequences), seq-mean-token-sum-norm (Dr.GRPO, https://arxiv.org/abs/2503.20783: token
+  sums divided by a constant, the generation budget). Each is a per-sequence weight so that sum(w * loss) over any
   sharding of the mini-batch equals the full-batch loss (what makes world size 1 and 2 take the same step).
 """
 
@@ -104,15 +105,22 @@ def agg_seq_mean_token_mean(resp_lens: torch.Tensor, norm_len: int | None = None
     return 1.0 / (len(resp_lens) * resp_lens.to(torch.float32))
 
 
+def agg_seq_mean_token_sum(resp_lens: torch.Tensor, norm_len: int | None = None) -> torch.Tensor:
+    """1 / N: token sums, mean over sequences. (N,) -> (N,)"""
+    return torch.full_like(resp_lens, 1.0 / len(resp_lens), dtype=torch.float32)
+
+
 def agg_seq_mean_token_sum_norm(resp_lens: torch.Tensor, norm_len: int | None = None) -> torch.Tensor:
-    """1 / (N L): token sums divided by a constant L (default: longest response), mean over sequences.
-    (N,) -> (N,)"""
-    L = norm_len if norm_len is not None else int(resp_lens.max().item())
-    return torch.full_like(resp_lens, 1.0 / (len(resp_lens) * L), dtype=torch.float32)
+    """1 / (N L): token sums divided by a constant L (Dr.GRPO's generation budget, the same every step), mean
+    over sequences. (N,) -> (N,)"""
+    if norm_len is None:
+        raise ValueError("seq_mean_token_sum_norm needs norm_len (algo.loss_norm_len, the generation budget)")
+    return torch.full_like(resp_lens, 1.0 / (len(resp_lens) * norm_len), dtype=torch.float32)
 
 
 LOSS_AGGREGATIONS: dict[str, Callable[[torch.Tensor, int | None], torch.Tensor]] = {
     "token_mean": agg_token_mean,
     "seq_mean_token_mean": agg_seq_mean_token_mean,
+    "seq_mean_token_sum": agg_seq_mean_token_sum,
     "seq_mean_token_sum_norm": agg_seq_mean_token_sum_norm,
 }

@@ -13,9 +13,9 @@ from collections import defaultdict
 import ray
 import torch
 
-from learner.batching import PackedBatch, collate, dummy_sample
+from learner.batching import PackedBatch, check_share_prompts, collate, dummy_sample
 from learner.config import AlgoConfig, LearnerConfig
-from learner.forward import gather_logp, rl_token_loss, target_logits
+from learner.forward import gather_logp, model_dtype, rl_token_loss, target_logits
 from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, value_loss_clipped
 from learner.weight_sync import (CudaIpcExporter, WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets,
                                  put_buckets)
@@ -128,6 +128,8 @@ class LearnerWorker:
         model = (AutoModelForCausalLM if causal_lm else AutoModel).from_pretrained(path, dtype=dtype)
         del keep
         model.config.use_cache = False
+        if self.cfg.share_prompts:
+            check_share_prompts(model)
         if self.cfg.grad_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return model
@@ -167,7 +169,7 @@ class LearnerWorker:
                 results["ref_logp"] = gather_logp(target_logits(self.ref, pb, self.cfg.temperature), pb.targets)
             if self.critic is not None:
                 self.critic.eval()
-                results["values"] = self.critic(**pb.model_inputs()).flatten()[pb.logit_pos]
+                results["values"] = self.critic(**pb.model_inputs(model_dtype(self.critic))).flatten()[pb.logit_pos]
             if samples:
                 for k, v in results.items():
                     out[k].extend(pb.split(v))
@@ -230,7 +232,7 @@ class LearnerWorker:
             pb = self._collate(samples or [dummy_sample(fields)], fields)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
-            values = eng(**pb.model_inputs()).flatten()[pb.logit_pos]  # (n,)
+            values = eng(**pb.model_inputs(model_dtype(eng))).flatten()[pb.logit_pos]  # (n,)
             tok_loss = c.vf_coef * value_loss_clipped(values, f["old_values"], f["returns"], c.value_clip)
             loss = (f["weight"] * tok_loss).sum() * self.world_size
             eng.backward(loss)

@@ -84,9 +84,36 @@ def test_more_gpus_than_exist_is_rejected():
     assert "needs 8 GPUs" in msg and "ray.num_gpus=6" in msg
 
 
-def test_learner_temperature_must_match_engine_logprobs():
-    msg = error_of(apply_overrides(BASE, ["rollout.logprobs_mode=processed_logprobs", "sampling.temperature=0.7"]))
-    assert "learner.temperature=0.7" in msg
+def test_learner_temperature_follows_sampling_and_engine_logprobs_are_processed():
+    cfg = validate_config(apply_overrides(BASE, ["sampling.temperature=0.7"]))
+    assert cfg.learner.temperature == 0.7 and cfg.rollout.logprobs_mode == "processed_logprobs"
+    msg = error_of(apply_overrides(BASE, ["sampling.temperature=0.7", "learner.temperature=1.0"]))
+    assert "learner.temperature=1.0" in msg and "sampling.temperature=0.7" in msg
+    msg = error_of(apply_overrides(BASE, ["sampling.temperature=0.7", "rollout.logprobs_mode=raw_logprobs"]))
+    assert "rollout.logprobs_mode='processed_logprobs'" in msg
+
+
+def test_truncated_sampling_with_is_correction_is_refused():
+    for extra in ("sampling.top_p=0.9", "sampling.top_k=20"):
+        msg = error_of(apply_overrides(BASE, ["algo.tis_cap=2.0", extra]))
+        assert "algo.tis_cap=2.0" in msg and "sampling.top_p" in msg and "sampling.top_k" in msg
+    msg = error_of(apply_overrides(BASE, ["train.schedule=async", "sampling.top_p=0.9"]))
+    assert "defaults it to 2.0" in msg
+    assert validate_config(apply_overrides(BASE, ["train.schedule=async", "sampling.top_p=0.9",
+                                                  "algo.tis_cap=null"])).algo.tis_cap is None
+
+
+def test_async_defaults_the_is_correction_on_and_max_staleness_is_gone():
+    assert validate_config(apply_overrides(BASE, ["train.schedule=async"])).algo.tis_cap == 2.0
+    assert validate_config(BASE).algo.tis_cap is None
+    assert "train.max_staleness" in error_of(apply_overrides(BASE, ["train.max_staleness=1"]))
+
+
+def test_dr_grpo_normaliser_defaults_to_the_generation_budget():
+    cfg = validate_config(apply_overrides(BASE, ["algo.loss_agg=seq_mean_token_sum_norm", "sampling.max_tokens=300"]))
+    assert cfg.algo.loss_norm_len == 300
+    cfg = validate_config(apply_overrides(BASE, ["algo.loss_agg=seq_mean_token_sum_norm", "algo.loss_norm_len=64"]))
+    assert cfg.algo.loss_norm_len == 64
 
 
 def test_model_needs_exactly_one_source():

@@ -141,13 +141,32 @@ def test_value_loss_clipped_by_hand():
 @pytest.mark.parametrize("mode,norm_len,expected", [
     ("token_mean", None, (1 + 3 + 2 + 2 + 2 + 6) / 6),
     ("seq_mean_token_mean", None, ((1 + 3) / 2 + (2 + 2 + 2 + 6) / 4) / 2),
-    ("seq_mean_token_sum_norm", None, ((1 + 3) / 4 + 12 / 4) / 2),
+    ("seq_mean_token_sum", None, ((1 + 3) + 12) / 2),
     ("seq_mean_token_sum_norm", 10, ((1 + 3) / 10 + 12 / 10) / 2),
 ])
 def test_loss_aggregation_by_hand(mode, norm_len, expected):
     token_loss = [torch.tensor([1.0, 3.0]), torch.tensor([2.0, 2.0, 2.0, 6.0])]
     w = L.LOSS_AGGREGATIONS[mode](torch.tensor([2, 4]), norm_len)
     close(sum(wi * tl.sum() for wi, tl in zip(w, token_loss)), expected)
+
+
+def test_dr_grpo_normaliser_is_the_same_constant_for_mini_batches_of_different_lengths():
+    """Dr.GRPO divides token sums by the generation budget, not by each mini-batch's longest response."""
+    short, long = torch.tensor([2, 3]), torch.tensor([2, 9])
+    agg = L.LOSS_AGGREGATIONS["seq_mean_token_sum_norm"]
+    close(agg(short, 16), [1 / 32, 1 / 32])
+    close(agg(long, 16), [1 / 32, 1 / 32])
+    with pytest.raises(ValueError, match="norm_len"):
+        agg(short, None)
+
+
+def test_whiten_uses_valid_tokens_only():
+    x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 99.0, 99.0]])
+    m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    vals = [1.0, 2.0, 3.0, 4.0]
+    mean, std = sum(vals) / 4, math.sqrt(sum((v - 2.5) ** 2 for v in vals) / 3)
+    z = [(v - mean) / std for v in vals]
+    close(A.whiten(x, m, eps=0.0), [z[:3], [z[3], 0.0, 0.0]])
 
 
 def test_filter_groups_drops_groups_whose_rewards_agree():
@@ -157,6 +176,27 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
         filter_groups([1.0], [0, 1])
 
 
+def test_dapo_trims_a_refilled_batch_to_prompts_per_step_whole_groups():
+    from cluster.rollouts import first_groups
+
+    batch = {"group_ids": [0, 0, 3, 3, 5, 5], "rewards": [1, 0, 0, 1, 1, 0]}
+    assert first_groups(batch, 2) == {"group_ids": [0, 0, 3, 3], "rewards": [1, 0, 0, 1]}
+    assert first_groups(batch, 5) == batch
+
+
+def test_mini_batches_hold_whole_groups():
+    from learner.group import mini_batch_parts
+
+    gids = [0, 1, 0, 2, 1, 2, 3, 3, 0, 1, 2, 3]
+    parts = mini_batch_parts(gids, 2, seed=5)
+    assert sorted(i for p in parts for i in p) == list(range(12)) and [len(p) for p in parts] == [6, 6]
+    for p in parts:  # a group's samples never straddle two mini-batches
+        assert all(sum(gids[i] == g for i in p) in (0, 3) for g in range(4))
+    assert mini_batch_parts(gids, 1, seed=5) == [list(range(12))]
+    with pytest.raises(ValueError, match="learner.mini_batches=5"):
+        mini_batch_parts(gids, 5, seed=0)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(dual_clip=1.0), "dual_clip"),
     (dict(advantage="gae"), "algo.critic"),
@@ -164,6 +204,8 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
     (dict(kl_in="reward"), "kl_coef"),
     (dict(overlong_buffer_len=4), "overlong_max_len"),
     (dict(loss_norm_len=8), "loss_norm_len"),
+    (dict(loss_agg="seq_mean_token_sum_norm"), "loss_norm_len"),
+    (dict(kl_coef=0.1, kl_estimator="k1"), "k1.*k3.*kl_in='reward'"),
     (dict(tis_cap=0.5), "tis_cap"),
     (dict(advantage="ppo2"), "advantage"),
     (dict(clip_lo=0.2), "clip_lo"),

@@ -77,10 +77,14 @@ def test_packed_logprobs_equal_unpacked(tmp_path):
     torch.testing.assert_close(torch.tensor(packed[0]), ref, atol=1e-5, rtol=0)
 
 
-def test_shared_prompt_layout_gives_each_sample_its_own_logprobs(tmp_path):
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_shared_prompt_layout_gives_each_sample_its_own_logprobs(tmp_path, attn):
+    """Eager attention adds the mask to the scores: a boolean mask there masked nothing (4.9 nats off)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(make_tiny_qwen2(str(tmp_path)), dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(make_tiny_qwen2(str(tmp_path), init_std=0.5), dtype=torch.float32,
+                                                 attn_implementation=attn).eval()
+    assert model.config._attn_implementation == attn
     samples = [rl_sample([1, 5, 6], [7, 8, 2]), rl_sample([1, 5, 6], [9, 2]), rl_sample([1, 4], [3, 3, 3]),
                rl_sample([1, 5, 6], [10, 11, 12, 2])]
     with torch.no_grad():
@@ -101,6 +105,16 @@ def test_shared_prompt_layout_gives_each_sample_its_own_logprobs(tmp_path):
     long = [rl_sample([1, 5, 6], [7] * 6), rl_sample([1, 5, 6], [8, 2]), rl_sample([1, 5, 6], [9, 2])]
     assert collate(long, row_tokens=4, share_prompts=True).input_ids.tolist() == [
         [1, 5, 6, 7, 7, 7, 7, 7, 7], [1, 5, 6, 8, 2, 9, 2, 0, 0]]
+
+
+def test_shared_prompts_refused_under_attention_that_ignores_4d_masks(tmp_path):
+    from types import SimpleNamespace
+
+    from learner.batching import check_share_prompts
+
+    with pytest.raises(ValueError, match="flash_attention_2.*learner.share_prompts=false"):
+        check_share_prompts(SimpleNamespace(config=SimpleNamespace(_attn_implementation="flash_attention_2")))
+    check_share_prompts(SimpleNamespace(config=SimpleNamespace(_attn_implementation="eager")))
 
 
 def _logits_targets(model, pb):
