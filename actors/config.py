@@ -27,10 +27,20 @@ class SamplingConfig(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass in (0, 1]")
     top_k: int = Field(0, ge=0, description="keep the k most likely tokens; 0 keeps all")
     max_tokens: int = Field(256, ge=1, description="most response tokens per sample ('length' when reached)")
+    min_tokens: int = Field(0, ge=0, description="no EOS or stop token id before this many response tokens")
+    ignore_eos: bool = Field(False, description="generate on past EOS up to max_tokens (fixed-length experiments, "
+                                                "throughput benchmarks)")
     stop: list[str] = Field(default_factory=list, description="stop strings; the text ends before them")
     stop_token_ids: list[int] = Field(default_factory=list, description="stop token ids besides the tokenizer's EOS")
     seed: int | None = Field(None, description="prompt i is sampled with seeds seed+i*n.. (independent of the "
                                                "engine split); None: engine RNG")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SamplingConfig":
+        if self.min_tokens > self.max_tokens:
+            raise ValueError(f"sampling.min_tokens={self.min_tokens} exceeds sampling.max_tokens={self.max_tokens}; "
+                             "lower min_tokens or raise max_tokens")
+        return self
 
 
 class PromptConfig(BaseModel):

@@ -38,7 +38,8 @@ def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
     def make(seed):
         return SamplingParams(
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
-            max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
+            max_tokens=sampling.max_tokens, min_tokens=sampling.min_tokens, ignore_eos=sampling.ignore_eos,
+            stop=list(sampling.stop) or None,
             stop_token_ids=list(sampling.stop_token_ids) or None, seed=seed, logprobs=0,
             detokenize=bool(sampling.stop))
 

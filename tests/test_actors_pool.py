@@ -127,6 +127,20 @@ def test_pool_returns_n_samples_per_prompt_in_prompt_order(pool):
         assert len({tuple(s.response_ids) for s in group}) > 1  # n distinct samples, not one repeated
 
 
+def test_min_tokens_holds_back_stop_tokens_and_ignore_eos_reaches_the_engine(pool):
+    stops = list(range(0, 512, 2))  # half the vocabulary stops: without min_tokens most responses end at once
+    free = pool.generate(PROMPTS, SamplingConfig(n=4, max_tokens=12, seed=3, stop_token_ids=stops))
+    held = pool.generate(PROMPTS, SamplingConfig(n=4, max_tokens=12, seed=3, stop_token_ids=stops, min_tokens=6))
+    assert min(len(s.response_ids) for g in free for s in g) < 6
+    assert all(len(s.response_ids) >= 6 and len(s.logprobs) == len(s.response_ids) for g in held for s in g)
+    from actors.engine import sampling_params
+
+    params = sampling_params(SamplingConfig(max_tokens=8, ignore_eos=True, min_tokens=2, seed=0), [0])[0]
+    assert params.ignore_eos and params.min_tokens == 2
+    with pytest.raises(ValueError, match="min_tokens=9 exceeds sampling.max_tokens=8"):
+        SamplingConfig(max_tokens=8, min_tokens=9)
+
+
 def test_seeded_sampling_is_reproducible_and_independent_of_batch_split(pool):
     sampling = SamplingConfig(n=2, max_tokens=10, seed=123)
     a = pool.generate(PROMPTS, sampling)
