@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from cluster.paths import resolve_model_path
 
 
+# Printed by every run's workers and never actionable: weight-loading progress bars (vLLM's shard loader,
+# transformers' "Loading weights"), which Ray forwards line by line; a deprecation inside vLLM's Triton shim.
+QUIET_ENV = {
+    "TQDM_DISABLE": "1",  # worker processes only: the driver's own progress (rl steps) stays
+    "PYTHONWARNINGS": "ignore:`torch.distributed.reduce_op` is deprecated:FutureWarning",
+}
+
+
 def worker_env(device: str) -> dict:
-    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0"}
+    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0", **QUIET_ENV}
     if device == "cpu":
         env["DS_ACCELERATOR"] = "cpu"
     return env
@@ -33,6 +42,9 @@ def init_ray(cfg, address: str | None):
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
         tmp = tempfile.mkdtemp(prefix="rlvr-ray-")
+        # A private runtime uses token auth, Ray 2.60's default; naming the mode skips the warning that Ray
+        # prints on every local start when it is left unset.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
         ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus, include_dashboard=False,
                  _temp_dir=tmp, runtime_env=runtime_env, log_to_driver=True)
     return ray
@@ -47,4 +59,17 @@ def resolve_model(cfg) -> str:
     return resolve_model_path(cfg.model.path)
 
 
-__all__ = ["init_ray", "resolve_model", "resolve_model_path", "worker_env"]
+def link_prior(run_dir: Path, model_path: str) -> Path | None:
+    """run_dir/prior -> the model the run starts from (the step-0 policy), so `rlvr eval model.path=RUN/prior`
+    evaluates it without looking up the prior's cache directory. None for a hub id (nothing local to link)."""
+    target = Path(model_path)
+    if not target.is_dir():
+        return None
+    link = run_dir / "prior"
+    if link.is_symlink():  # a resumed run: the same prior, linked again
+        link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
+    return link
+
+
+__all__ = ["init_ray", "link_prior", "resolve_model", "resolve_model_path", "worker_env"]
