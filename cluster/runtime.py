@@ -6,6 +6,7 @@ CPU accelerator where there is no GPU) goes into the job-wide runtime_env.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -28,6 +29,23 @@ def worker_env(device: str) -> dict:
     return env
 
 
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def _quiet_token_auth_notice() -> None:
+    """A private runtime uses token auth (Ray 2.60's default), and Ray says so on every start; drop that one
+    notice. (RAY_AUTH_MODE=token would also skip it, but Ray's core reads it before rlvr could set it.)"""
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropMessage) for f in log.filters):
+        log.addFilter(_DropMessage("Token authentication is enabled for this Ray cluster"))
+
+
 def init_ray(cfg, address: str | None):
     """Join `address` (or $RAY_ADDRESS, or cfg.ray.address); otherwise start a local runtime."""
     import ray
@@ -42,9 +60,7 @@ def init_ray(cfg, address: str | None):
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
         tmp = tempfile.mkdtemp(prefix="rlvr-ray-")
-        # A private runtime uses token auth, Ray 2.60's default; naming the mode skips the warning that Ray
-        # prints on every local start when it is left unset.
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        _quiet_token_auth_notice()
         ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus, include_dashboard=False,
                  _temp_dir=tmp, runtime_env=runtime_env, log_to_driver=True)
     return ray

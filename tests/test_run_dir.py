@@ -38,3 +38,18 @@ def test_driver_log_keeps_early_output_and_drops_progress_redraws(tmp_path, caps
     assert text.startswith("checked data\nwarning on stderr\nrun directory: x\nrl steps 1/2: reward 0.500\n")
     assert "\r" not in text and "RuntimeError: boom" in text
     assert sys.stdout is not None and not hasattr(sys.stdout, "log")  # streams restored
+
+
+def test_prior_link_makes_the_step0_policy_a_model_path(tmp_path):
+    from cluster.paths import resolve_model_path
+    from cluster.runtime import link_prior
+
+    model = tmp_path / "cache" / "3d7c8e447441a695"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    run = prepare_run_dir(str(tmp_path / "runs"), "r")
+    assert link_prior(run, str(model)) == run / "prior"
+    assert link_prior(run, str(model)) == run / "prior"  # a resumed run links it again
+    assert resolve_model_path(str(run / "prior")) == str(run / "prior")  # what `rlvr eval model.path=` takes
+    assert (run / "prior" / "config.json").is_file()
+    assert link_prior(run, "Qwen/Qwen2.5-0.5B") is None  # a hub id: nothing local to link
