@@ -5,26 +5,35 @@
         log.attach(run_dir / "train.log")
 
 stdout and stderr stay as they are (a terminal keeps its progress bar); the file gets the same text, minus the
-bar's in-place redraws (chunks holding a carriage return), which are unreadable in a file. Worker output that
+bar's in-place redraws (chunks holding a carriage return), which are unreadable in a file, and colour codes. Worker output that
 Ray forwards to the driver passes through the driver's sys.stdout/sys.stderr and is logged too; output that
 C++ code writes straight to file descriptor 1/2 of the driver process is not.
 """
 from __future__ import annotations
 
 import io
+import re
 import sys
 import traceback
 from pathlib import Path
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class _Tee(io.TextIOBase):
     def __init__(self, stream, log: "DriverLog"):
         self.stream, self.log = stream, log
+        self._drop_newline = False
 
     def write(self, s: str) -> int:
         self.stream.write(s)
-        if "\r" not in s:
-            self.log.write_file(s)
+        if "\r" in s:  # a redraw, and the newline print() writes after it
+            self._drop_newline = True
+        elif s == "\n" and self._drop_newline:
+            self._drop_newline = False
+        else:
+            self.log.write_file(ANSI.sub("", s))  # Ray colours its worker prefixes: plain text in the file
+            self._drop_newline = False
         return len(s)
 
     def flush(self) -> None:

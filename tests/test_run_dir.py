@@ -29,13 +29,16 @@ def test_driver_log_keeps_early_output_and_drops_progress_redraws(tmp_path, caps
             print("warning on stderr", file=sys.stderr)
             log.attach(log_path)
             sys.stderr.write("\rrl steps:  50%|#####     | 1/2")  # a terminal bar's in-place redraw
+            print("\x1b[36m(RolloutEngine pid=1)\x1b[0m Loading: 0%\r", file=sys.stderr)
             print("run directory: x")
+            print("\x1b[36m(LearnerWorker pid=2)\x1b[0m ready")
             log.note("rl steps 1/2: reward 0.500")
             raise RuntimeError("boom")
     out, err = capsys.readouterr()
-    assert out == "checked data\nrun directory: x\n" and "\rrl steps" in err  # the terminal sees all as before
+    assert out.startswith("checked data\nrun directory: x\n\x1b[36m") and "\rrl steps" in err  # terminal: as before
     text = log_path.read_text()
-    assert text.startswith("checked data\nwarning on stderr\nrun directory: x\nrl steps 1/2: reward 0.500\n")
+    assert text.startswith("checked data\nwarning on stderr\nrun directory: x\n(LearnerWorker pid=2) ready\n"
+                           "rl steps 1/2: reward 0.500\n")
     assert "\r" not in text and "RuntimeError: boom" in text
     assert sys.stdout is not None and not hasattr(sys.stdout, "log")  # streams restored
 
