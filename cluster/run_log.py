@@ -47,6 +47,10 @@ class _Tee(io.TextIOBase):
         return self.stream.fileno()
 
     @property
+    def buffer(self):  # bytes written here reach the terminal only
+        return self.stream.buffer
+
+    @property
     def encoding(self):
         return getattr(self.stream, "encoding", "utf-8")
 
