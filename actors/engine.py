@@ -67,7 +67,7 @@ class RolloutEngine:
             model_path, dtype=cfg.dtype, max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager,
             seed=cfg.seed + engine_index, tensor_parallel_size=cfg.tensor_parallel_size,
             kv_cache_memory_bytes=int(cfg.kv_cache_gib * 2**30), enable_prefix_caching=cfg.enable_prefix_caching,
-            logprobs_mode=cfg.logprobs_mode, **extra)
+            logprobs_mode=cfg.logprobs_mode, use_tqdm_on_load=False, **extra)  # no per-engine loading bar in the log
         self._version = 0
         self.receiver = CollectiveReceiver(self.llm)
 

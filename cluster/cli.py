@@ -6,7 +6,7 @@
     rlvr submit --address http://HEAD:8265 CONFIG       # Ray job submission; follows the logs
     rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID | --logs JOB_ID
     rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest/hf
-    rlvr config show CONFIG [overrides]                 # the resolved, validated config
+    rlvr config show CONFIG [overrides]                 # the resolved, validated config (train or eval)
     rlvr plot RUN_DIR                                   # training-curve PNGs from metrics.jsonl
     rlvr plan CONFIG --nodes 2 --gpus-per-node 8        # placement and memory plan, no GPU needed
     rlvr verify-audit [CASES.jsonl]                     # math graders vs labelled cases (needs math-verify)
@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="config tools")
     csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    show = csub.add_parser("show", help="print the resolved, validated config",
-                           description="Load CONFIG, apply overrides, validate, and print the result as YAML.")
+    show = csub.add_parser("show", help="print the resolved, validated config (training or eval)",
+                           description="Load CONFIG, apply overrides, validate, and print the result as YAML. "
+                                       "An eval config (top-level datasets: or models:) is read as one.")
     _add_config_args(show)
 
     p = sub.add_parser("plot", help="write training-curve PNGs for a run directory")
@@ -100,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int | None:
     if args.command == "config":
         from cluster.config import load_config, to_yaml
+        from cluster.eval_config import is_eval_config, load_eval_config
+        from cluster.overrides import load_yaml
 
-        print(to_yaml(load_config(args.config, args.overrides)), end="")
+        load = load_eval_config if is_eval_config(load_yaml(args.config)) else load_config
+        print(to_yaml(load(args.config, args.overrides)), end="")
         return 0
     if args.command == "train":
         from cluster.config import load_config

@@ -85,7 +85,8 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(0, ge=0, description="checkpoint every N steps (0: only at the end)")
     keep_checkpoints: int = Field(2, gt=0, description="retain the last K checkpoints")
     eval_every: int = Field(0, ge=0, description="evaluate the current policy every N steps (0: before/after only)")
-    samples_per_step_logged: int = Field(4, ge=0, description="completions written to samples.jsonl per step")
+    samples_per_step_logged: int = Field(
+        16, ge=0, description="completions written to samples.jsonl per step, in prompt order (whole groups first)")
     zero_signal_warn_steps: int = Field(
         3, ge=1, description="warn when every reward of a step is identical (no learning signal) this many steps "
                              "in a row")

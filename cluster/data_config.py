@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
 
 Kind = Literal["math", "code", "countdown", "custom"]
 FIELD_ROLES = ("prompt", "answer", "id")
@@ -91,6 +91,14 @@ class DatasetSpec(BaseModel):
 
             split_ref(self.reward)
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unused_split(self, handler):
+        # A jsonl file has no splits: a printed `split: test` (the default) would suggest one was chosen.
+        data = handler(self)
+        if self.name == "jsonl":
+            data.pop("split", None)
+        return data
 
     @model_validator(mode="after")
     def _known_name_and_split(self) -> DatasetSpec:

@@ -113,6 +113,14 @@ class EvalRunConfig(_Section):
         return self
 
 
+EVAL_ONLY_KEYS = ("datasets", "models", "ks", "token_budgets", "budget_forcing")  # no training recipe has these
+
+
+def is_eval_config(data: dict) -> bool:
+    """Whether a loaded YAML mapping is an eval config (`rlvr eval`) rather than a training recipe."""
+    return any(k in data for k in EVAL_ONLY_KEYS)
+
+
 def validate_eval_config(data: dict) -> EvalRunConfig:
     try:
         return EvalRunConfig.model_validate(data)

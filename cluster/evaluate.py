@@ -234,7 +234,7 @@ def run_eval(cfg: EvalRunConfig, address: str | None = None, progress: bool = Tr
     for _, _, resolved in models:
         ModelEval.check_prompts(cfg, resolved, datasets)
     run_dir = prepare_run_dir(cfg.output.dir, cfg.output.name or time.strftime("eval-%Y%m%d-%H%M%S"),
-                              min_free_bytes=64 * 1024**2)
+                              min_free_bytes=64 * 1024**2, fresh=cfg.output.name is None)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     samples_path = run_dir / "samples.jsonl"
     samples_path.write_text("")

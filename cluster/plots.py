@@ -3,7 +3,8 @@
 - `plot_accuracy_vs_k`: pass@k (solid) and maj@k (dashed) against k on a log2 axis, one colour per
   checkpoint, from `cluster.metrics.summarize` blocks.
 - `plot_accuracy_vs_tokens`: accuracy against token budget, one line per checkpoint.
-- `plot_training_curves`: one panel per metric of a metrics.jsonl (one JSON object per step).
+- `plot_training_curves`: one panel per metric of a metrics.jsonl (one JSON object per step), a smoothed line
+  over long noisy curves, optional extra points (held-out evaluations) on a panel.
 """
 
 from __future__ import annotations
@@ -100,9 +101,29 @@ def _numeric(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def smoothed(values: Sequence[float], window: int) -> list[float]:
+    """Trailing moving average: point i is the mean of values[max(0, i-window+1) : i+1]."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+SMOOTH_MIN_POINTS = 10  # a curve with fewer points is drawn as is
+
+
 def plot_training_curves(metrics_path: str | Path, path: str | Path, keys: Sequence[str] | None = None,
-                         step_key: str = "step", ncols: int = 3) -> Path:
-    """One panel per metric over steps; keys=None plots every numeric key. Steps lacking a key are gaps."""
+                         step_key: str = "step", ncols: int = 3, titles: Mapping[str, str] | None = None,
+                         points: Mapping[str, Sequence[tuple[float, float, str]]] | None = None) -> Path:
+    """One panel per metric over steps; keys=None plots every numeric key. Steps lacking a key are gaps.
+
+    Curves of SMOOTH_MIN_POINTS or more points get a smoothed line (moving average over a tenth of the run) over
+    the faint raw one. `points` adds labelled markers to a panel, e.g. held-out evaluations on 'accuracy':
+    {"accuracy": [(0, 0.31, "eval"), (40, 0.52, "eval")]}; `titles` renames panels.
+    """
     rows = read_metrics_jsonl(metrics_path, step_key)
     present = [k for k in dict.fromkeys(k for r in rows for k in r) if k != step_key]
     numeric = [k for k in present if any(_numeric(r.get(k)) for r in rows)]
@@ -118,8 +139,18 @@ def plot_training_curves(metrics_path: str | Path, path: str | Path, keys: Seque
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
     for ax, key in zip(axes.flat, keys):
         pts = [(r[step_key], r[key]) for r in rows if _numeric(r.get(key))]
-        ax.plot(*zip(*pts), lw=1.2, marker="o" if len(pts) <= 30 else None, ms=3)  # sparse series (evals) get dots
-        ax.set(title=key, xlabel=step_key)
+        xs, ys = zip(*pts)
+        if len(pts) >= SMOOTH_MIN_POINTS:
+            ax.plot(xs, ys, lw=0.8, color="C0", alpha=0.35, label="per step")
+            ax.plot(xs, smoothed(ys, max(3, len(ys) // 10)), lw=1.6, color="C0", label="smoothed")
+        else:  # sparse series (evals, short runs) get dots
+            ax.plot(xs, ys, lw=1.2, marker="o", ms=3, color="C0", label="per step")
+        for label in dict.fromkeys(lab for *_, lab in (points or {}).get(key, ())):
+            ex, ey = zip(*[(x, y) for x, y, lab in points[key] if lab == label])
+            ax.plot(ex, ey, "s--", color="C3", ms=5, lw=1.0, label=label)
+        if (points or {}).get(key) or len(pts) >= SMOOTH_MIN_POINTS:
+            ax.legend(fontsize=7)
+        ax.set(title=(titles or {}).get(key, key), xlabel=step_key)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)

@@ -9,8 +9,34 @@ CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/cl
           "learner/entropy", "learner/clip_frac", "time/step")
 
 
+def eval_points(run_dir: Path, rows: list[dict]) -> list[tuple[float, float, str]]:
+    """Held-out accuracy as (step, accuracy, label): before RL at step 0, every eval_every steps, after RL."""
+    pts = [(r["step"], r["eval/accuracy"], "held-out eval") for r in rows if "eval/accuracy" in r]
+    report = run_dir / "report.json"
+    evals = json.loads(report.read_text()).get("evals", {}) if report.is_file() else {}
+    for tag in ("before", "after"):
+        if (evals.get(tag) or {}).get("accuracy") is not None:
+            pts.append((evals[tag]["step"], evals[tag]["accuracy"], "held-out eval"))
+    return sorted(set(pts))
+
+
+def headline(rows: list[dict], extra_points: dict) -> tuple[list[str], dict[str, str]]:
+    """The headline panels (CURVES present, minus constant ones and duplicates) and their titles."""
+    def values(k):
+        return [r[k] for r in rows if isinstance(r.get(k), (int, float))]
+
+    keys = [k for k in CURVES if values(k)]
+    titles = {}
+    if "accuracy" in keys and "reward/mean" in keys and values("accuracy") == values("reward/mean"):
+        keys.remove("accuracy")  # a 0/1 reward: accuracy is the same curve, shown once
+        titles["reward/mean"] = "reward/mean (= accuracy)"
+    varying = [k for k in keys if len(set(values(k)) | {y for _, y, _ in extra_points.get(k, ())}) > 1]
+    return varying or keys[:1], titles
+
+
 def plot_run(run_dir: str | Path) -> list[Path]:
-    """PNG plots of a run's metrics.jsonl: the headline curves, and every numeric metric."""
+    """PNG plots of a run's metrics.jsonl: the headline curves (with held-out evaluations on the accuracy
+    panel), and every numeric metric."""
     from cluster.plots import plot_training_curves, read_metrics_jsonl
 
     run_dir = Path(run_dir)
@@ -18,9 +44,14 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     if not metrics.is_file():
         raise FileNotFoundError(f"{metrics} does not exist: give a run directory written by `rlvr train`")
     rows = read_metrics_jsonl(metrics)
-    present = {k for r in rows for k in r}
-    headline = [k for k in CURVES if k in present]
-    out = [plot_training_curves(metrics, run_dir / "plots" / "training.png", keys=headline)]
+    evals = eval_points(run_dir, rows)
+    keys, titles = headline(rows, {"accuracy": evals})
+    target = "accuracy" if "accuracy" in keys else "reward/mean"
+    if target not in keys:  # only possible when both are constant: evaluations still get their panel
+        keys.append(target)
+    points = {target: evals} if evals else {}
+    out = [plot_training_curves(metrics, run_dir / "plots" / "training.png", keys=keys, titles=titles,
+                                points=points)]
     out.append(plot_training_curves(metrics, run_dir / "plots" / "all_metrics.png"))
     return out
 

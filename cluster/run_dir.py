@@ -1,7 +1,8 @@
 """One directory per run: resolved config, metrics (JSONL + TensorBoard), samples, checkpoints, plots, report.
 
-The directory is checked before any actor starts: it must be writable and have room, so a run does not die
-hours in when its first checkpoint cannot be written.
+output.dir is checked before any actor starts: it must be writable and have room, so a run does not die
+hours in when its first checkpoint cannot be written. The run directory itself is created only after every
+pre-flight check passed, so a failed start leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,21 +20,43 @@ from cluster.overrides import ConfigError
 MIN_FREE_BYTES = 512 * 1024**2
 
 
-def prepare_run_dir(parent: str, name: str, min_free_bytes: int = MIN_FREE_BYTES) -> Path:
-    run = Path(parent) / name
+def check_output_dir(parent: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """output.dir must be writable and have room; checked before anything else is written into it."""
+    out = Path(parent)
     try:
-        run.mkdir(parents=True, exist_ok=True)
-        probe = run / ".write-probe"
-        probe.write_text("ok")
-        probe.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=out)  # a unique name: runs may start together
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
-        raise ConfigError(f"output.dir={parent!r}: run directory {str(run)!r} is not writable ({e.strerror}); "
+        raise ConfigError(f"output.dir={parent!r}: {str(out)!r} is not writable ({e.strerror}); "
                           "point output.dir at a writable location") from None
-    free = shutil.disk_usage(run).free
+    free = shutil.disk_usage(out).free
     if free < min_free_bytes:
         raise ConfigError(f"output.dir={parent!r}: only {free / 1024**2:.0f} MiB free, need at least "
                           f"{min_free_bytes / 1024**2:.0f} MiB for checkpoints; free space or change output.dir")
-    return run
+
+
+def prepare_run_dir(parent: str, name: str, min_free_bytes: int = MIN_FREE_BYTES, fresh: bool = False) -> Path:
+    """The run directory parent/name, created. fresh=True (generated names): never an existing directory; a
+    name taken (two runs started within a second) gets a suffix -2, -3, ..."""
+    check_output_dir(parent, min_free_bytes)
+    run = Path(parent) / name
+    if not fresh:
+        try:
+            run.mkdir(exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"output.name={name!r}: cannot create {str(run)!r} ({e.strerror}); choose another "
+                              "output.name") from None
+        return run
+    for i in range(1, 1000):
+        candidate = run if i == 1 else run.with_name(f"{name}-{i}")
+        try:
+            candidate.mkdir()  # atomic: of two processes racing for a name, one gets it
+            return candidate
+        except FileExistsError:
+            continue
+    raise ConfigError(f"output.dir={parent!r}: {name!r} and 998 suffixed names exist; set output.name")
 
 
 def default_run_name(config_path: str | None) -> str:

@@ -6,17 +6,44 @@ CPU accelerator where there is no GPU) goes into the job-wide runtime_env.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from pathlib import Path
 
 from cluster.paths import resolve_model_path
 
 
+# Printed by every run's workers and never actionable: weight-loading progress bars (vLLM's shard loader,
+# transformers' "Loading weights"), which Ray forwards line by line; a deprecation inside vLLM's Triton shim.
+QUIET_ENV = {
+    "TQDM_DISABLE": "1",  # worker processes only: the driver's own progress (rl steps) stays
+    "PYTHONWARNINGS": "ignore:`torch.distributed.reduce_op` is deprecated:FutureWarning",
+}
+
+
 def worker_env(device: str) -> dict:
-    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0"}
+    env = {"OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0", **QUIET_ENV}
     if device == "cpu":
         env["DS_ACCELERATOR"] = "cpu"
     return env
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def _quiet_token_auth_notice() -> None:
+    """A private runtime uses token auth (Ray 2.60's default), and Ray says so on every start; drop that one
+    notice. (RAY_AUTH_MODE=token would also skip it, but Ray's core reads it before rlvr could set it.)"""
+    log = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropMessage) for f in log.filters):
+        log.addFilter(_DropMessage("Token authentication is enabled for this Ray cluster"))
 
 
 def init_ray(cfg, address: str | None):
@@ -33,6 +60,7 @@ def init_ray(cfg, address: str | None):
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
         tmp = tempfile.mkdtemp(prefix="rlvr-ray-")
+        _quiet_token_auth_notice()
         ray.init(num_cpus=cfg.ray.num_cpus, num_gpus=cfg.ray.num_gpus, include_dashboard=False,
                  _temp_dir=tmp, runtime_env=runtime_env, log_to_driver=True)
     return ray
@@ -47,4 +75,17 @@ def resolve_model(cfg) -> str:
     return resolve_model_path(cfg.model.path)
 
 
-__all__ = ["init_ray", "resolve_model", "resolve_model_path", "worker_env"]
+def link_prior(run_dir: Path, model_path: str) -> Path | None:
+    """run_dir/prior -> the model the run starts from (the step-0 policy), so `rlvr eval model.path=RUN/prior`
+    evaluates it without looking up the prior's cache directory. None for a hub id (nothing local to link)."""
+    target = Path(model_path)
+    if not target.is_dir():
+        return None
+    link = run_dir / "prior"
+    if link.is_symlink():  # a resumed run: the same prior, linked again
+        link.unlink()
+    link.symlink_to(target.resolve(), target_is_directory=True)
+    return link
+
+
+__all__ = ["init_ray", "link_prior", "resolve_model", "resolve_model_path", "worker_env"]

@@ -25,7 +25,8 @@ from cluster.overrides import ConfigError
 from cluster.policy_eval import answer_of, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select
-from cluster.run_dir import MetricsLog, append_jsonl, default_run_name, prepare_run_dir, truncate_jsonl
+from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
+                             truncate_jsonl)
 from cluster.scoring import failure_summary, score_texts
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
 from rewards.verdict import status_counts
@@ -40,9 +41,10 @@ class TrainingAborted(RuntimeError):
     """A run stopped on a fault it cannot recover from; the message says where it stopped and how to resume."""
 
 
-def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path:
+def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path | None:
+    """The run directory to continue or reuse (it may not exist yet), or None for a new, generated name."""
     if cfg.output.name:
-        return prepare_run_dir(cfg.output.dir, cfg.output.name)
+        return Path(cfg.output.dir) / cfg.output.name
     if resume:  # the newest run of this recipe that has a checkpoint
         stem = Path(config_path).stem if config_path else "run"
         runs = sorted(Path(cfg.output.dir).glob(f"{stem}-*"), key=lambda d: d.stat().st_mtime)
@@ -51,7 +53,7 @@ def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path:
             raise ConfigError(f"--resume: no run of {stem!r} with a complete checkpoint under output.dir="
                               f"{cfg.output.dir!r}; set output.name to the run to resume")
         return runs[-1]
-    return prepare_run_dir(cfg.output.dir, default_run_name(config_path))
+    return None
 
 
 class Trainer:
@@ -81,6 +83,7 @@ class Trainer:
         self._saved_step = -1
         self.guard = ZeroSignalGuard(cfg.train.zero_signal_warn_steps, cfg.train.zero_signal_stop_steps)
         self.pending: dict | None = None  # async: the next step's rollout, generated during this step's update
+        self.note = None  # writes a line to train.log only (set by run_training)
 
     # ----- one rollout batch -------------------------------------------------------------------------------
     def _sampling_for(self, step: int, round_: int = 0):
@@ -262,9 +265,12 @@ class Trainer:
                 bar.set_postfix(reward=f"{row.get('reward/mean', 0):.2f}",
                                 len=f"{row.get('response_length/mean', 0):.0f}")
                 bar.update(1)
+                line = (f"rl steps {self.step}/{cfg.train.steps}: reward {row.get('reward/mean', 0):.3f}, response "
+                        f"length {row.get('response_length/mean', 0):.1f}, {row['time/step']:.1f} s")
                 if plain:
-                    print(f"rl steps {self.step}/{cfg.train.steps}: reward {row.get('reward/mean', 0):.3f}, response "
-                          f"length {row.get('response_length/mean', 0):.1f}, {row['time/step']:.1f} s", flush=True)
+                    print(line, flush=True)
+                elif self.note is not None:  # a terminal shows the bar; train.log gets the line
+                    self.note(line)
                 if cfg.train.checkpoint_every and self.step % cfg.train.checkpoint_every == 0:
                     self.save()
         finally:
@@ -334,27 +340,44 @@ def abort_message(trainer: Trainer, error: Exception, config_path: str | None) -
 
 def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
                  resume: bool = False) -> int:
+    """Pre-flight checks, then the run directory (with train.log from the first printed line), then Ray."""
+    from cluster.run_log import DriverLog
+
+    with DriverLog() as log:
+        return _run_training(cfg, config_path, address, resume, log)
+
+
+def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, resume: bool, log) -> int:
     from cluster.preflight import check_integrations, check_prompts
     from cluster.report import write_report
-    from cluster.runtime import init_ray, resolve_model
+    from cluster.runtime import init_ray, link_prior, resolve_model
 
     t0 = time.time()
     check_integrations(cfg)
     train_problems = load_specs(cfg.data.train)
     eval_problems = load_specs(cfg.data.eval)
     run_dir = find_run_dir(cfg, config_path, resume)
-    latest = ckpt.latest(run_dir)
+    latest = ckpt.latest(run_dir) if run_dir is not None else None
     if latest is not None and not resume:
         raise ConfigError(f"output.name={cfg.output.name!r}: {run_dir} already holds checkpoints (newest "
                           f"{latest.name}); pass --resume to continue it, or choose another output.name")
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    print(f"run directory: {run_dir}", flush=True)
+    check_output_dir(cfg.output.dir)
     t_prep = time.time()
     model_path = resolve_model(cfg)
     prepare_s = time.time() - t_prep
     train_problems, eval_problems = check_prompts(cfg, model_path, train_problems, eval_problems)
+    # Every check passed: only now does the run get a directory (a failed start leaves none behind).
+    if run_dir is None:
+        run_dir = prepare_run_dir(cfg.output.dir, default_run_name(config_path), fresh=True)
+    else:
+        run_dir = prepare_run_dir(cfg.output.dir, run_dir.name)
+    log.attach(run_dir / "train.log")
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    link_prior(run_dir, model_path)
+    print(f"run directory: {run_dir}", flush=True)
     init_ray(cfg, address)
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
+    trainer.note = log.note
     try:
         if latest is not None:
             print(f"resuming from {latest}", flush=True)

@@ -167,3 +167,20 @@ def test_overrides_address_list_items_by_index():
         apply_overrides(BASE, ["data.train.3.limit=5"])
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides(BASE, ["sampling.n.x=1"])
+
+
+def test_cli_config_show_reads_eval_configs_and_prints_no_split_for_jsonl(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"q": "1+1=", "a": "2"}\n')
+    jsonl = {"name": "jsonl", "path": str(data), "kind": "math", "fields": {"prompt": "q", "answer": "a"}}
+    ev = run_cli("config", "show", str(REPO / "configs" / "eval_local.yaml"), "model.path=some/model",
+                 f"datasets=[{yaml.safe_dump(jsonl, default_flow_style=True).strip()}]")
+    assert ev.returncode == 0, ev.stderr
+    shown = yaml.safe_load(ev.stdout)
+    assert shown["model"]["path"] == "some/model" and shown["datasets"][0]["path"] == str(data)
+    assert "split" not in shown["datasets"][0]
+    train = run_cli("config", "show", str(write(tmp_path, {**BASE, "data": {"train": [jsonl]}})))
+    assert train.returncode == 0 and "split" not in yaml.safe_load(train.stdout)["data"]["train"][0]
+    assert validate_config(yaml.safe_load(train.stdout)).data.train[0].path == str(data)  # still loads
+    bad = run_cli("config", "show", str(REPO / "configs" / "eval_local.yaml"), "ks=[0]")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

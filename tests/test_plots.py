@@ -74,3 +74,58 @@ def test_metrics_jsonl_errors_name_the_line(tmp_path):
         read_metrics_jsonl(log)
     with pytest.raises(ValueError, match="cannot read metrics file"):
         read_metrics_jsonl(tmp_path / "absent.jsonl")
+
+
+def test_smoothed_is_the_trailing_mean_of_a_plain_loop():
+    from cluster.plots import smoothed
+
+    vals = [float(v) for v in np.random.default_rng(0).random(37)]
+    for window in (1, 3, 10):
+        expected = [sum(vals[max(0, i - window + 1):i + 1]) / len(vals[max(0, i - window + 1):i + 1])
+                    for i in range(len(vals))]
+        assert smoothed(vals, window) == pytest.approx(expected)
+
+
+def write_run(run, rows, evals=None):
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if evals is not None:
+        (run / "report.json").write_text(json.dumps({"evals": evals}))
+    return run
+
+
+def test_headline_drops_constant_panels_and_shows_a_binary_reward_once(tmp_path):
+    from cluster.report import headline
+
+    rng = np.random.default_rng(1)
+    rows = [{"step": s, "reward/mean": r, "accuracy": r, "response_length/mean": 50 + s,
+             "learner/clip_frac": 0.0, "time/step": 1.5} for s, r in enumerate(rng.random(30), 1)]
+    keys, titles = headline(rows, {})
+    assert keys == ["reward/mean", "response_length/mean"]  # accuracy duplicates reward; clip_frac, time constant
+    assert titles == {"reward/mean": "reward/mean (= accuracy)"}
+    for r in rows:  # a graded reward: accuracy is a curve of its own
+        r["accuracy"] = float(r["reward/mean"] > 0.5)
+    keys, titles = headline(rows, {})
+    assert keys == ["reward/mean", "accuracy", "response_length/mean"] and titles == {}
+
+
+def test_run_plot_puts_held_out_evaluations_on_the_accuracy_panel(tmp_path):
+    from cluster.report import eval_points, plot_run
+
+    rng = np.random.default_rng(2)
+    rows = [{"step": s, "reward/mean": float(r), "accuracy": float(r), "response_length/mean": 60 - s / 2,
+             **({"eval/accuracy": 0.3 + s / 100} if s % 10 == 0 and s < 40 else {})}
+            for s, r in enumerate(rng.random(40), 1)]
+    evals = {"before": {"accuracy": 0.25, "step": 0}, "step10": {"accuracy": 0.4, "step": 10},
+             "after": {"accuracy": 0.7, "step": 40}}
+    run = write_run(tmp_path / "run", rows, evals)
+    assert eval_points(run, rows) == [(0, 0.25, "held-out eval"), (10, 0.4, "held-out eval"),
+                                      (20, 0.5, "held-out eval"), (30, 0.6, "held-out eval"),
+                                      (40, 0.7, "held-out eval")]
+    with_evals = assert_real_png(plot_run(run)[0])
+    (run / "report.json").unlink()
+    for r in rows:
+        r.pop("eval/accuracy", None)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    without = assert_real_png(plot_run(run)[0])
+    assert with_evals.shape != without.shape or not np.array_equal(with_evals, without), "evaluations not drawn"

@@ -104,6 +104,10 @@ def test_missing_model_path_fails_train_before_ray(tmp_path):
     data = write_jsonl(tmp_path / "ok.jsonl", [json.dumps(r) for r in QA])
     res, _ = rlvr_quick(tmp_path, "train", recipe(tmp_path, "r", data, model=str(tmp_path / "no-such-model")))
     assert res.returncode == 2 and "does not exist" in res.stderr, res.stderr
+    assert not (tmp_path / "runs" / "r").exists()  # a failed pre-flight check leaves no run directory
+    unnamed = recipe(tmp_path, "unnamed", data, model=str(tmp_path / "no-such-model"), output__name=None)
+    res, _ = rlvr_quick(tmp_path, "train", unnamed)
+    assert res.returncode == 2 and list((tmp_path / "runs").iterdir()) == [], res.stderr
 
 
 def test_fresh_run_into_a_run_dir_with_checkpoints_is_refused_before_ray(tmp_path):

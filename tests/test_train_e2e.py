@@ -78,6 +78,11 @@ def test_train_run_writes_metrics_checkpoints_report_and_plots(setup):
     assert ckpts == ["step-000001", "step-000002", "step-000003"]
     assert (run / "checkpoints" / "step-000003" / "hf" / "config.json").is_file()
     assert "report.json" in out
+    log = (run / "train.log").read_text()  # everything the driver printed
+    assert log.index("run directory:") < log.index("rl steps 3/3") < log.index("report.json")
+    assert (run / "prior").resolve() == Path(model).resolve()  # the step-0 policy, for `rlvr eval`
+    for noise in ("Loading weights", "Loading safetensors", "reduce_op", "Token authentication is enabled"):
+        assert noise not in out, noise  # printed by every run before; quieted in cluster/runtime.py
 
 
 def test_async_trains_one_version_behind_and_corrects_it(setup):
