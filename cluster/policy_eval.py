@@ -42,10 +42,22 @@ def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
         results.append(ProblemResult(correct=[r > 0.5 for r in rs], answers=answers,
                                      num_tokens=[len(s.response_ids) for s in samples]))
         for s, r, a in zip(samples, rs, answers):
-            rows.append({"id": p.id, "source": p.source, "prompt": p.prompt, "completion": s.text,
+            rows.append({"id": p.id, "source": p.source, **({"difficulty": p.meta["difficulty"]}
+                                                             if "difficulty" in p.meta else {}),
+                         "prompt": p.prompt, "completion": s.text,
                          "extracted": a, "reward": r, "tokens": len(s.response_ids),
                          "finish_reason": s.finish_reason, "version": s.version})
     return results, rows
+
+
+def by_difficulty(rows: list[dict]) -> dict:
+    """Accuracy and mean response length per `difficulty` bucket of the problems' meta (empty if none has one)."""
+    buckets: dict[str, list[dict]] = {}
+    for r in rows:
+        if "difficulty" in r:
+            buckets.setdefault(r["difficulty"], []).append(r)
+    return {b: {"accuracy": mean(r["reward"] > 0.5 for r in rs), "mean_response_length": mean(r["tokens"] for r in rs),
+                "samples": len(rs)} for b, rs in sorted(buckets.items())}
 
 
 def quick_summary(results: list) -> dict:

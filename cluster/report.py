@@ -101,6 +101,13 @@ def _print(report: dict, run_dir: Path, plots: list[Path]) -> None:
     t.add_row("accuracy", _fmt(report["accuracy_before"], True), _fmt(report["accuracy_after"], True))
     t.add_row("mean response length (tokens)", _fmt(report["mean_response_length_before"]),
               _fmt(report["mean_response_length_after"]))
+    before_b = (report["evals"].get("before") or {}).get("by_difficulty", {})
+    after_b = (report["evals"].get("after") or {}).get("by_difficulty", {})
+    for bucket in sorted(set(before_b) | set(after_b)):
+        b, a = before_b.get(bucket, {}), after_b.get(bucket, {})
+        t.add_row(f"  {bucket}: accuracy / length",
+                  f"{_fmt(b.get('accuracy'), True)} / {_fmt(b.get('mean_response_length'))}",
+                  f"{_fmt(a.get('accuracy'), True)} / {_fmt(a.get('mean_response_length'))}")
     if "support" in report:
         s = report["support"]
         n = report["evals"]["support_before"]["n"]

@@ -22,7 +22,7 @@ from cluster import checkpoint as ckpt
 from cluster.config import RunConfig, to_yaml
 from cluster.data_loading import load_specs
 from cluster.overrides import ConfigError
-from cluster.policy_eval import answer_of, generate_and_score, quick_summary
+from cluster.policy_eval import answer_of, by_difficulty, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
 from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select
 from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
@@ -172,6 +172,8 @@ class Trainer:
         _, results, rows, _ = generate_and_score(self.pool, self.encoder, self.eval_problems, sampling,
                                                  self.cfg.train.reward_timeout_s, self.cfg.train.reward_workers)
         summary = {**quick_summary(results), "seconds": time.perf_counter() - t0, "step": self.step}
+        if buckets := by_difficulty(rows):
+            summary["by_difficulty"] = buckets
         (self.run_dir / f"eval_{tag}.jsonl").unlink(missing_ok=True)  # an evaluation redone after a resume
         append_jsonl(self.run_dir / f"eval_{tag}.jsonl", rows)
         self.evals[tag] = summary

@@ -98,6 +98,22 @@ def overlong_penalty(resp_lens: torch.Tensor, max_len: int, buffer_len: int, pen
     return penalty * torch.where(resp_lens > max_len, torch.full_like(ramp, -1.0), out)
 
 
+def length_reward(correct: torch.Tensor, resp_lens: torch.Tensor, group_ids: torch.Tensor) -> torch.Tensor:
+    """Kimi k1.5 length reward (arXiv:2501.12599, Sec. 2.3.3), per group of responses to one prompt:
+    lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len); a correct response gets lambda_i, a wrong one
+    min(0, lambda_i), so shorter correct answers gain and long wrong ones lose; 0 where all lengths are equal.
+    Scaled by algo.length_coef and added to the reward. (N,) bool, (N,), (N,) -> (N,)"""
+    lens = resp_lens.to(torch.float32)  # (N,)
+    out = torch.zeros_like(lens)
+    for g in torch.unique(group_ids):
+        idx = group_ids == g
+        lo, hi = lens[idx].min(), lens[idx].max()
+        if hi > lo:
+            lam = 0.5 - (lens[idx] - lo) / (hi - lo)  # (n,) in [-0.5, 0.5]
+            out[idx] = torch.where(correct[idx], lam, lam.clamp(max=0.0))
+    return out
+
+
 @dataclass(frozen=True)
 class AdvInputs:
     """What the driver has when computing advantages for a whole rollout batch."""

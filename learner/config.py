@@ -100,6 +100,9 @@ class AlgoConfig(BaseModel):
     overlong_max_len: int | None = Field(None, gt=0, description="DAPO overlong shaping: max response length.")
     overlong_buffer_len: int = Field(0, ge=0, description="DAPO soft-penalty buffer before overlong_max_len; 0 = off.")
     overlong_penalty: float = Field(1.0, ge=0, description="Scale of the DAPO overlong penalty (max penalty).")
+    length_coef: float = Field(0.0, ge=0, description="Kimi k1.5 length reward scale (learner.advantages."
+                                                      "length_reward): shorter correct answers within a group gain; "
+                                                      "0 = off")
     overlong_filter: bool = Field(False, description="DAPO overlong filtering: samples cut at max_tokens "
                                                      "(finish_reason 'length') get no loss; they still count "
                                                      "in their group's advantage baseline.")

@@ -15,7 +15,7 @@ import time
 import ray
 import torch
 
-from learner.advantages import ADVANTAGES, AdvInputs, overlong_penalty, whiten
+from learner.advantages import ADVANTAGES, AdvInputs, length_reward, overlong_penalty, whiten
 from learner.batching import balance_shards, pack_micro_batches, rl_sample, shared_units
 from learner.config import AlgoConfig, LearnerConfig
 from learner.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS
@@ -163,6 +163,10 @@ class LearnerGroup:
         if algo.overlong_buffer_len > 0:
             rewards = rewards + overlong_penalty(resp_lens, algo.overlong_max_len, algo.overlong_buffer_len,
                                                  algo.overlong_penalty)
+        if algo.length_coef > 0:  # correctness is the verifier's reward before any shaping
+            correct = torch.tensor(batch["rewards"], dtype=torch.float32) > 0.5  # (N,)
+            rewards = rewards + algo.length_coef * length_reward(correct, resp_lens,
+                                                                 torch.tensor(batch["group_ids"]))
         token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last response token
         token_rewards[torch.arange(n), resp_lens - 1] = rewards
         metrics: dict[str, float] = {}

@@ -79,3 +79,19 @@ def test_embedded_dataset_gives_math_problems_with_the_sum_as_gold():
     assert all(p.prompt.startswith("Q: ") and p.prompt.endswith("\nA: ") for p in test)
     assert all(int(p.gold) == sum(map(int, p.meta["question"].split("+"))) for p in test)
     assert not {p.prompt for p in test} & {p.prompt for p in train}
+
+
+def test_carries_count_the_columns_that_carry():
+    from cluster.embedded.tasks import Problem as AddProblem
+
+    assert [AddProblem(a, b).carries for a, b in [(123, 456), (195, 105), (999, 1), (500, 500), (45, 55)]] == \
+        [0, 2, 3, 1, 2]
+
+
+def test_held_out_rows_are_bucketed_by_difficulty():
+    from cluster.policy_eval import by_difficulty
+
+    rows = [{"difficulty": "0 carries", "reward": 1.0, "tokens": 4}, {"difficulty": "0 carries", "reward": 0.0,
+            "tokens": 6}, {"difficulty": "2 carries", "reward": 1.0, "tokens": 40}, {"reward": 1.0, "tokens": 1}]
+    assert by_difficulty(rows) == {"0 carries": {"accuracy": 0.5, "mean_response_length": 5, "samples": 2},
+                                   "2 carries": {"accuracy": 1.0, "mean_response_length": 40, "samples": 1}}

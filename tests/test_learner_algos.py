@@ -221,3 +221,14 @@ def test_learner_config_rejects_offload_without_zero():
     with pytest.raises(ValidationError, match="offload_optimizer"):
         LearnerConfig(zero_stage=0, offload_optimizer=True)
     assert AlgoConfig(advantage="gae", critic=CriticConfig()).critic.vf_coef == 1.0
+
+
+def test_length_reward_matches_kimi_k15_by_hand():
+    from learner.advantages import length_reward
+
+    correct = torch.tensor([True, True, False, True, True, False, False])
+    lens = torch.tensor([2, 4, 6, 5, 5, 3, 9])
+    groups = torch.tensor([0, 0, 0, 1, 1, 2, 2])
+    # group 0: lambda = 0.5 - (len - 2) / 4 = [0.5, 0, -0.5], the wrong one keeps its negative lambda;
+    # group 1: equal lengths, no signal; group 2: both wrong: min(0, lambda) = [0, -0.5]
+    assert length_reward(correct, lens, groups).tolist() == [0.5, 0.0, -0.5, 0.0, 0.0, 0.0, -0.5]

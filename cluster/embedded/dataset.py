@@ -14,5 +14,5 @@ def embedded_problems(spec, seed: int = 0) -> list[Problem]:
         raise ValueError(f"data: embedded split={spec.split!r}: expected one of {list(SPLITS)}")
     n = spec.limit if spec.limit is not None else DEFAULT_SIZE[spec.split]
     return [Problem(id=f"embedded/{spec.split}/{i}", prompt=p.prompt, gold=str(p.answer), kind="math",
-                    source=f"embedded/{spec.split}", meta={"question": p.question})
+                    source=f"embedded/{spec.split}", meta={"question": p.question, "difficulty": f"{p.carries} carries"})
             for i, p in enumerate(problems(spec.split, n, seed, DEFAULT_DIGITS))]

@@ -55,6 +55,16 @@ class Problem:
     def prompt(self) -> str:
         return PROMPT_TEMPLATE.format(question=self.question)
 
+    @property
+    def carries(self) -> int:
+        """Columns that carry: 0 means a direct answer is right by construction, each carry makes it harder."""
+        a, b, carry, count = self.a, self.b, 0, 0
+        while a or b:
+            carry = (a % 10 + b % 10 + carry) // 10
+            count += carry
+            a, b = a // 10, b // 10
+        return count
+
 
 @dataclass(frozen=True)
 class CorpusMix:
