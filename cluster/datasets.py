@@ -3,12 +3,12 @@
 Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
 `\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
 ("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
-gold (cluster/code_tests.py). Files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
-else ../shared/data next to the repo (shared/data/SOURCES.md lists them).
+gold (cluster/code_tests.py). Built-in datasets read their files from a data root (`dataset.data_dir`, else
+$RLVR_DATA_DIR); any other file or a Hugging Face hub id goes through 'jsonl' or 'hf' (cluster/data_root.py).
 
     from cluster.data_config import DatasetSpec
     from cluster.datasets import load_problems
-    load_problems(DatasetSpec(name="gsm8k", split="test")).problems[0].gold   # '18'
+    load_problems(DatasetSpec(name="gsm8k", split="test", data_dir="tests/fixtures/data")).problems[0].gold  # '18'
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import difflib
 import gzip
 import json
 import math
-import os
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -26,11 +25,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 from cluster.code_tests import differential_program
 from cluster.data_config import DatasetSpec
+from cluster.data_root import missing_help, resolve_path
 from rewards.code import humaneval_tests, mbpp_tests
 from rewards.math.extract import last_boxed
-
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -64,18 +61,17 @@ class BadRecord(Exception):
     """One record is unusable; load_problems adds file and line, then raises or skips."""
 
 
-def data_root(data_dir: str | None = None) -> Path:
-    return Path(data_dir or os.environ.get("RLVR_DATA_DIR") or DEFAULT_DATA_DIR)
-
-
 # ---- reading records -------------------------------------------------------------------------
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
-    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines) or .json arrays (1-based index).
+    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines), .json arrays or .parquet (1-based row).
 
     A line that is not a JSON object yields a BadRecord instead; an unreadable file raises DatasetError.
     """
+    if path.suffix == ".parquet":
+        yield from _parquet_records(path)
+        return
     try:
         if path.suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -97,6 +93,17 @@ def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
                 yield line_no, rec if isinstance(rec, dict) else BadRecord(f"line is {type(rec).__name__}, not object")
     except (OSError, EOFError, UnicodeDecodeError, zlib.error, json.JSONDecodeError) as e:
         raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, dict]]:
+    import pyarrow  # a dependency of `datasets`; only parquet files need it
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, pyarrow.ArrowException) as e:
+        raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
+    yield from enumerate(rows, 1)
 
 
 def require(rec: dict, key: str) -> Any:
@@ -256,7 +263,10 @@ class Builtin:
 
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
         self.check_split(spec)
-        path = resolve(spec.path or self.files[spec.split], spec)
+        rel = spec.path or self.files[spec.split]
+        path = resolve_path(rel, spec.data_dir)
+        if path is None or not path.exists():
+            raise DatasetError(missing_help(f"dataset {spec.name!r} split {spec.split!r}", rel, spec.data_dir))
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
         return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
@@ -336,8 +346,8 @@ LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
 
 
 def resolve(path: str, spec: DatasetSpec) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else data_root(spec.data_dir) / p
+    """A file named by a 'jsonl'/'hf' spec: absolute, or relative to the data root if one is set, else to the cwd."""
+    return resolve_path(path, spec.data_dir) or Path(path).expanduser()
 
 
 def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.datasets import data_root
+from cluster.data_root import data_root
 
 import pytest
 import yaml
@@ -18,7 +18,7 @@ from cluster.eval_config import load_eval_config, validate_eval_config
 from cluster.eval_report import for_voting, metrics_block
 from cluster.metrics import summarize
 from cluster.overrides import ConfigError
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 GSM8K = data_root() / "gsm8k" / "test.jsonl"

@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.datasets import data_root
+from cluster.data_root import data_root
 
 import pytest
 
 import lm_eval  # noqa: E402  (a declared test dependency: a missing install must fail, not skip)
 
-from learner.tiny_model import make_tiny_qwen2  # noqa: E402
+from tiny_models import make_tiny_qwen2  # noqa: E402
 
 GSM8K = data_root() / "gsm8k" / "test.jsonl"
 LIMIT = 6
