@@ -366,7 +366,8 @@ def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadR
         except BadRecord as e:
             msg = f"{where}:{line}: {e}"
             if spec.on_bad_record == "error":
-                raise DatasetError(f"{msg}; fix the record or set dataset.on_bad_record='skip'") from None
+                raise DatasetError(f"{msg}; fix the record or set on_bad_record='skip' in this dataset's entry "
+                                   "(data.train.N / data.eval.N, or datasets.N in an eval recipe)") from None
             skipped.append(msg)
         if spec.limit is not None and len(problems) >= spec.limit:
             break

@@ -140,3 +140,18 @@ def test_overrides_address_list_items_by_index():
         apply_overrides(BASE, ["data.train.3.limit=5"])
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_overrides(BASE, ["sampling.n.x=1"])
+
+
+@pytest.mark.parametrize("override", ["eval.ks=[1]", "eval.token_budgets=[64]", "eval.budget_forcing=true",
+                                      "eval.bootstrap=100"])
+def test_training_eval_section_has_no_keys_training_would_ignore(override):
+    # pass@k, budgets and bootstrap are `rlvr eval`'s settings; the training loop logs accuracy and length only
+    assert override.split("=")[0] in error_of(apply_overrides(BASE, [override]))
+
+
+@pytest.mark.parametrize("key,value,allowed", [("task", "sorting", "'arith'"),
+                                               ("size", "huge", "'tiny', 'small' or 'medium'")])
+def test_embedded_task_and_size_are_checked_when_the_config_loads(key, value, allowed):
+    data = apply_overrides(BASE, ["model.path=null", f"model.embedded.{key}={value}"])
+    msg = error_of(data)
+    assert f"model.embedded.{key}={value!r}" in msg and allowed in msg

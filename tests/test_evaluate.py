@@ -198,8 +198,8 @@ def test_maj_at_k_is_left_out_for_datasets_without_extracted_answers():
 def test_eval_recipe_needs_the_model_on_the_command_line():
     with pytest.raises(ConfigError, match="model.path=HF_DIR"):
         load_eval_config(REPO / "configs" / "eval_local.yaml")
-    cfg = load_eval_config(REPO / "configs" / "eval_local.yaml", ["model.path=runs/x/checkpoints/step_000060/hf"])
-    assert [m.label for m in cfg.all_models] == ["step_000060"]
+    cfg = load_eval_config(REPO / "configs" / "eval_local.yaml", ["model.path=runs/x/checkpoints/step-000060/hf"])
+    assert [m.label for m in cfg.all_models] == ["step-000060"]
     assert cfg.k_values == [1, 2, 4, 8] and cfg.budgets == [64, 128, 256, 512]
     assert cfg.datasets[0].name == "gsm8k"
 
