@@ -104,13 +104,6 @@ def test_missing_file_is_explained(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_every_recipe_in_configs_validates():
-    recipes = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("eval_"))
-    assert recipes, "configs/ has no recipes"
-    for path in recipes:
-        load_config(path)
-
-
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "cluster.cli", *args], capture_output=True, text=True, cwd=REPO)
 
