@@ -29,6 +29,7 @@ from cluster.data_root import missing_help, resolve_path
 from rewards.code import humaneval_tests, mbpp_tests
 from rewards.math.extract import last_boxed
 
+
 @dataclass(frozen=True)
 class Problem:
     id: str
