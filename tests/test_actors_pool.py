@@ -20,6 +20,7 @@ from actors.pool import RolloutPool
 from actors.types import RolloutError
 from tiny_models import build_tiny_qwen2
 
+pytestmark = pytest.mark.slow  # measured: the pool's start 155 s, an engine restart 45-73 s (2 cores, loaded)
 PROMPTS = [[1, 5, 6, 7], [1, 9, 9], [1, 20, 21, 22, 23, 24, 25], [1, 40], [1, 77, 78]]
 TOL = 1e-4  # fp32 vLLM vs fp32 transformers
 

@@ -220,6 +220,7 @@ def test_eval_config_errors_name_the_key_and_the_fix(change, message):
     assert message in str(e.value)
 
 
+@pytest.mark.slow  # measured 20 s (2 cores, loaded)
 def test_overlong_prompts_fail_before_any_engine_starts(tmp_path):
     import ray
 
