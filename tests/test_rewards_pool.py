@@ -79,6 +79,7 @@ def test_bad_batch_arguments_are_refused():
         score_batch("math", ["x", "y"], ["x"])
 
 
+@pytest.mark.slow  # measured 13 s: a Ray runtime starts (2 cores, loaded)
 def test_score_batch_inside_a_ray_actor():
     import shutil
     import tempfile
