@@ -51,11 +51,15 @@ def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: i
     return validate_config(raw)
 
 
-def prior_path(cfg) -> str:
-    """The cached pre-trained prior of the recipe (trained once, minutes, on first use)."""
+# --smoke: a tiny prior that pre-trains in seconds, so a smoke run on a fresh clone (empty prior cache) is quick
+SMOKE_PRIOR = {"size": "tiny", "pretrain_steps": 20, "pretrain_batch": 8, "corpus_size": 200}
+
+
+def prior_path(cfg, smoke: bool = False) -> str:
+    """The cached pre-trained prior of the recipe (trained once, minutes, on first use; seconds with smoke)."""
     from cluster.embedded.prior import prepare_prior
 
-    embedded = cfg.model.embedded
+    embedded = cfg.model.embedded.model_copy(update=SMOKE_PRIOR if smoke else {})
     cache = REPO / embedded.cache_dir  # the recipe's relative cache, wherever the bench is run from
     seed = getattr(embedded, "seed", cfg.train.seed)  # the prior's own seed where the config has one
     return str(prepare_prior(embedded.model_copy(update={"cache_dir": str(cache)}), seed=seed, progress=False))
