@@ -58,7 +58,8 @@ def main() -> None:
 
     from learner.config import AlgoConfig, LearnerConfig
     from learner.group import LearnerGroup
-    from learner.tiny_model import make_tiny_qwen2
+    import rl_common  # noqa: F401  (puts tests/ on sys.path)
+    from tiny_models import make_tiny_qwen2
 
     tmp = tempfile.mkdtemp(prefix="bench_learner_")
     model = args.model or make_tiny_qwen2(f"{tmp}/model", hidden=args.hidden, layers=args.layers)

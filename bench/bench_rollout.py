@@ -17,10 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster.datasets import data_root
+from rl_common import TOKENIZER_DIR, data_dir
 
-DATA = data_root()
-TOKENIZER_DIR = DATA / "models/stories260K-hf"
+DATA = data_dir()
 
 
 def build_model(out_dir: Path, hidden: int, layers: int, intermediate: int, seed: int = 0) -> int:

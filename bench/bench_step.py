@@ -73,7 +73,7 @@ def main() -> None:
     cfgs = {s: rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                          args.lr, 0.0, s, out_dir, ray_cpus=args.ray_cpus,
                                          learner_threads=args.learner_threads) for s in ("sync", "async")}
-    model = args.model or rl_common.prior_path(cfgs["sync"])
+    model = args.model or rl_common.prior_path(cfgs["sync"], smoke=args.smoke)
     print(f"settings: prompts_per_step={args.prompts} n={args.n} max_tokens={args.max_tokens} "
           f"micro_batch_tokens={args.micro_batch_tokens} steps={args.steps} (warm-up {args.warmup}) "
           f"ray num_cpus={args.ray_cpus:g} worker OMP threads={args.omp_threads} learner threads="

@@ -162,7 +162,7 @@ def main() -> None:
     threads = [int(t) for t in args.trl_threads.split(",")]
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                     args.lr, args.kl_coef, schedules[0], tempfile.gettempdir())
-    model = args.model or rl_common.prior_path(cfg)
+    model = args.model or rl_common.prior_path(cfg, smoke=args.smoke)
     print(f"settings: prompts={args.prompts} n={args.n} max_tokens={args.max_tokens} lr={args.lr:g} "
           f"kl_coef={args.kl_coef:g} steps={args.steps} (warm-up {args.warmup}) rlvr schedules={schedules} "
           f"TRL torch threads={threads}; {rl_common.load_note()}", flush=True)

@@ -1,6 +1,6 @@
 """Throughput and agreement of rlvr's math verifier vs math-verify on the same (prediction, gold) pairs.
 
-Pairs come from real datasets under ../shared/data: MATH-500 solutions' last \\boxed{} vs the gold answer,
+Pairs come from real datasets under $RLVR_DATA_DIR (else ../shared/data when present): MATH-500 solutions' last \\boxed{} vs the gold answer,
 the gold re-typed as a model would (\\dfrac, \\left(, $...$), GSM8K and AIME/AMC gold formats, and perturbed
 negatives (first integer + 1). Run:  .venv/bin/python bench/bench_verifier.py  (needs `pip install
 math-verify==0.9.0`, the `bench` extra). Prints pairs/s for both, the ratio, and every disagreement.
@@ -8,11 +8,12 @@ math-verify==0.9.0`, the `bench` extra). Prints pairs/s for both, the ratio, and
 
 import collections
 import json
-import pathlib
 import re
 import time
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+from rl_common import data_dir
+
+DATA = data_dir()
 
 
 def _jsonl(path):
@@ -54,7 +55,7 @@ def build_pairs() -> list[tuple[str, str, str, bool]]:
 def warmup_pairs(n: int = 300) -> list[tuple[str, str, str, bool]]:
     """Other data (deepscaler MATH train answers): both verifiers parse LaTeX with ANTLR, whose DFA cache
     fills as it goes; a training run is in that steady state after its first few batches."""
-    rows = _jsonl(DATA / "deepscaler" / "math_train.jsonl")[:n]
+    rows = [r for r in _jsonl(DATA / "deepscaler" / "math_train.jsonl") if r["answer"]][:n]  # 4 have no gold
     return [("warmup", _perturb(r["answer"]) or r["answer"], r["answer"], False) for r in rows]
 
 

@@ -30,7 +30,8 @@ def make_model(kind: str, out_dir: str) -> tuple[str, int]:
     """A random Qwen2 HF dir (tokenizer of stories260K); returns (dir, parameter count)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from learner.tiny_model import STORIES_DIR, make_tiny_qwen2
+    from rl_common import TOKENIZER_DIR
+    from tiny_models import make_tiny_qwen2
 
     if kind == "tiny":
         make_tiny_qwen2(out_dir)
@@ -43,7 +44,7 @@ def make_model(kind: str, out_dir: str) -> tuple[str, int]:
         import shutil
 
         for name in ("tokenizer.json", "tokenizer_config.json"):
-            shutil.copy(os.path.join(STORIES_DIR, name), os.path.join(out_dir, name))
+            shutil.copy(os.path.join(TOKENIZER_DIR, name), os.path.join(out_dir, name))
     else:
         raise ValueError(f"--models entry {kind!r}: expected 'tiny' or '100m'")
     from safetensors import safe_open

@@ -1,5 +1,6 @@
-"""Shared plumbing of bench_step.py and bench_trl.py: the embedded recipe with benchmark sizes, a private Ray
-runtime, and one run of the real `cluster.train.Trainer` whose per-step metrics rows are returned.
+"""Shared plumbing of the bench scripts: where benchmark data and the test-only model builders are, the embedded
+recipe with benchmark sizes, a private Ray runtime, and one run of the real `cluster.train.Trainer` whose
+per-step metrics rows are returned.
 
 Not a benchmark itself; import it from the bench scripts (they put bench/ on sys.path by being run from it).
 """
@@ -9,11 +10,25 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPE = REPO / "configs" / "local.yaml"
+TOKENIZER_DIR = REPO / "tests" / "fixtures" / "stories260K-tokenizer"  # stories260K's tokenizer, no weights
+sys.path.insert(0, str(REPO / "tests"))  # tests/tiny_models.py builds the benchmarks' random Qwen2 models
+
+
+def data_dir() -> Path:
+    """Benchmark data: $RLVR_DATA_DIR, else an optional full mirror beside the checkout (../shared/data).
+    The tests' smoke runs point RLVR_DATA_DIR at tests/fixtures/data."""
+    env = os.environ.get("RLVR_DATA_DIR")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    if not path.is_dir():
+        raise SystemExit(f"benchmark data not found at {path}: set RLVR_DATA_DIR to a local mirror of the datasets "
+                         "(the layout of tests/fixtures/data; tests/fixtures/README.md lists the sources)")
+    return path
 
 
 def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: int, steps: int, lr: float,
@@ -36,12 +51,16 @@ def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: i
     return validate_config(raw)
 
 
-def prior_path(cfg) -> str:
-    """The cached pre-trained prior of the recipe (trained once, minutes, on first use)."""
+# --smoke: a tiny prior that pre-trains in seconds, so a smoke run on a fresh clone (empty prior cache) is quick
+SMOKE_PRIOR = {"size": "tiny", "pretrain_steps": 20, "pretrain_batch": 8, "corpus_size": 200}
+
+
+def prior_path(cfg, smoke: bool = False) -> str:
+    """The cached pre-trained prior of the recipe (trained once, minutes, on first use; seconds with smoke)."""
     from cluster.embedded.prior import prepare_prior
     from cluster.paths import prior_cache_dir
 
-    embedded = cfg.model.embedded
+    embedded = cfg.model.embedded.model_copy(update=SMOKE_PRIOR if smoke else {})
     cache = REPO / embedded.cache_dir if embedded.cache_dir else prior_cache_dir(None)  # the recipe's, or the user's
     seed = getattr(embedded, "seed", cfg.train.seed)  # the prior's own seed where the config has one
     return str(prepare_prior(embedded.model_copy(update={"cache_dir": str(cache)}), seed=seed, progress=False))

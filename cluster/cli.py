@@ -1,11 +1,11 @@
 """The `rlvr` command line.
 
     rlvr train configs/local.yaml                       # local Ray runtime, the embedded CPU default
-    rlvr train configs/local.yaml rollout.n=8 --resume  # dotted overrides; continue the latest checkpoint
+    rlvr train configs/local.yaml sampling.n=8 --resume  # dotted overrides; continue the latest checkpoint
     rlvr train CONFIG --address auto                    # join an existing Ray cluster
     rlvr submit --address http://HEAD:8265 CONFIG       # Ray job submission; follows the logs
     rlvr submit --address http://HEAD:8265 --status JOB_ID | --stop JOB_ID | --logs JOB_ID
-    rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest/hf
+    rlvr eval configs/eval_local.yaml model.path=runs/local-20261129-103000/checkpoints/step-000040
     rlvr config show CONFIG [overrides]                 # the resolved, validated config (train or eval)
     rlvr plot RUN_DIR                                   # training-curve PNGs from metrics.jsonl
     rlvr plan CONFIG --nodes 2 --gpus-per-node 8        # placement and memory plan, no GPU needed
@@ -19,7 +19,7 @@ import argparse
 import sys
 import traceback
 
-OVERRIDES_HELP = "dotted overrides KEY.PATH=VALUE, e.g. rollout.n=8 algo.advantage=rloo (values parsed as YAML)"
+OVERRIDES_HELP = "dotted overrides KEY.PATH=VALUE, e.g. sampling.n=8 algo.advantage=rloo (values parsed as YAML)"
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ Each package owns its section (actors.config, learner.config, cluster.datasets);
 with the controller's own sections and checks the rules that span sections. Everything is validated before
 any Ray actor starts.
 
-    cfg = load_config("configs/local.yaml", ["rollout.n=8"])
+    cfg = load_config("configs/local.yaml", ["sampling.n=8"])
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ class _Section(BaseModel):
 class EmbeddedModelConfig(_Section):
     """The built-in tiny reasoner: tokenizer, model and prior are built here, no download."""
 
-    task: str = Field("arith", description="procedural task family of the built-in corpus")
-    size: str = Field("small", description="model size preset of cluster.embedded.model")
+    task: Literal["arith"] = Field("arith", description="procedural task family of the built-in corpus")
+    size: Literal["tiny", "small", "medium"] = Field(
+        "small", description="model size preset of cluster.embedded.model: tiny 43K, small 791K, medium 2.4M params")
     prior: Literal["natural", "no_answer_form"] = Field(
         "natural", description="'no_answer_form' pre-trains a prior that never writes the final-answer marker")
     pretrain_steps: int = Field(1000, gt=0, description="SFT steps of the prior")
@@ -104,13 +105,11 @@ class SupportConfig(_Section):
 
 
 class EvalConfig(_Section):
-    """Evaluation harness settings (rlvr eval, and before/after/every-N evaluation in training)."""
+    """Held-out evaluation during training (before, after, every train.eval_every steps): accuracy over all
+    samples and mean response length, and (eval.support) pass@k / maj@k up to n of the prior and the final policy.
+    Token budgets and bootstrap intervals are `rlvr eval`'s (cluster/eval_config.py)."""
 
     sampling: Optional[SamplingConfig] = Field(None, description="eval sampling; default: greedy, n=1")
-    ks: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k / maj@k")
-    token_budgets: list[int] = Field(default_factory=list, description="max_tokens sweep for accuracy vs budget")
-    budget_forcing: bool = Field(False, description="cut thinking at the budget and force an answer")
-    bootstrap: int = Field(1000, ge=0, description="bootstrap resamples for confidence intervals")
     support: SupportConfig = Field(default_factory=SupportConfig, description="support vs sharpening curves")
 
 

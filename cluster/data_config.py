@@ -27,10 +27,10 @@ class DatasetSpec(BaseModel):
     split: str = "test"
     """Split of a built-in dataset (its loader lists the valid ones); for 'hf', the split passed to load_dataset."""
     path: str | None = None
-    """'jsonl': the file; 'hf': dataset name or builder; built-in: a same-format file. A relative path resolves
-    against the working directory, else the data root."""
+    """'jsonl': the file (.jsonl, .jsonl.gz, .json, .parquet); 'hf': hub id or builder; built-in: a same-format
+    file. A relative path resolves against the working directory, else the data root."""
     data_dir: str | None = None
-    """Data root; None means $RLVR_DATA_DIR, else ../shared/data relative to the repo."""
+    """Local mirror of the built-in datasets' files; None means $RLVR_DATA_DIR (cluster/data_root.py)."""
     limit: int | None = None
     """Keep only the first `limit` problems (after skipping bad records); None keeps all."""
     fields: dict[str, str] | None = None

@@ -3,13 +3,13 @@
 Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
 `\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
 ("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
-gold (cluster/code_tests.py). Built-in files live under the data root: `dataset.data_dir`, else $RLVR_DATA_DIR,
-else ../shared/data next to the repo (shared/data/SOURCES.md lists them); a relative `path` of your own resolves
-against the working directory first.
+gold (cluster/code_tests.py). Built-in datasets read their files from a data root (`dataset.data_dir`, else
+$RLVR_DATA_DIR); any other file or a Hugging Face hub id goes through 'jsonl' or 'hf' (cluster/data_root.py), and
+a relative `path` of your own resolves against the working directory first.
 
     from cluster.data_config import DatasetSpec
     from cluster.datasets import load_problems
-    load_problems(DatasetSpec(name="gsm8k", split="test")).problems[0].gold   # '18'
+    load_problems(DatasetSpec(name="gsm8k", split="test", data_dir="tests/fixtures/data")).problems[0].gold  # '18'
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import difflib
 import gzip
 import json
 import math
-import os
 import re
 import zlib
 from dataclasses import dataclass, field, replace
@@ -27,10 +26,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 from cluster.code_tests import differential_program
 from cluster.data_config import DatasetSpec
+from cluster.data_root import missing_help, resolve_path
 from rewards.code import humaneval_tests, mbpp_tests
 from rewards.math.extract import last_boxed
-
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -74,18 +72,17 @@ class BadRecord(Exception):
     """One record is unusable; load_problems adds file and line, then raises or skips."""
 
 
-def data_root(data_dir: str | None = None) -> Path:
-    return Path(data_dir or os.environ.get("RLVR_DATA_DIR") or DEFAULT_DATA_DIR)
-
-
 # ---- reading records -------------------------------------------------------------------------
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
-    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines) or .json arrays (1-based index).
+    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines), .json arrays or .parquet (1-based row).
 
     A line that is not a JSON object yields a BadRecord instead; an unreadable file raises DatasetError.
     """
+    if path.suffix == ".parquet":
+        yield from _parquet_records(path)
+        return
     try:
         if path.suffix == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -107,6 +104,17 @@ def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
                 yield line_no, rec if isinstance(rec, dict) else BadRecord(f"line is {type(rec).__name__}, not object")
     except (OSError, EOFError, UnicodeDecodeError, zlib.error, json.JSONDecodeError) as e:
         raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, dict]]:
+    import pyarrow  # a dependency of `datasets`; only parquet files need it
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, pyarrow.ArrowException) as e:
+        raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
+    yield from enumerate(rows, 1)
 
 
 def require(rec: dict, key: str) -> Any:
@@ -266,7 +274,13 @@ class Builtin:
 
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
         self.check_split(spec)
-        path = resolve(spec.path or self.files[spec.split], spec, user=spec.path is not None)
+        if spec.path is not None:  # a user's own file in a built-in's format
+            path = resolve(spec.path, spec)
+        else:
+            path = resolve_path(self.files[spec.split], spec.data_dir)
+            if path is None or not path.exists():
+                raise DatasetError(missing_help(f"dataset {spec.name!r} split {spec.split!r}",
+                                                self.files[spec.split], spec.data_dir))
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
         return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
@@ -361,23 +375,23 @@ LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
 # ---- entry points ----------------------------------------------------------------------------
 
 
-def resolve(path: str, spec: DatasetSpec, user: bool = True) -> Path:
-    """A file of the dataset. A user's relative path (dataset.path, data_files) resolves against the working
-    directory, else the data root (the shared files); a built-in's own file and an explicit dataset.data_dir use
-    the data root only."""
+def resolve(path: str, spec: DatasetSpec) -> Path:
+    """A user's file (dataset.path, data_files): absolute as is; relative against the working directory, else
+    under the data root (dataset.data_dir or $RLVR_DATA_DIR); an explicit dataset.data_dir is used alone."""
     p = Path(path).expanduser()
     if p.is_absolute():
         return p
-    root = data_root(spec.data_dir) / p
-    if not user or spec.data_dir:
+    root = resolve_path(path, spec.data_dir)
+    if spec.data_dir and root is not None:
         return root
     here = Path.cwd() / p
-    if here.exists() or root.exists():
+    if here.exists() or (root is not None and root.exists()):
         return here if here.exists() else root
     if any(c in path for c in "*?["):  # a glob for load_dataset's data_files
         return here
-    raise DatasetError(f"dataset {spec.name!r}: path {path!r} not found in the working directory ({here}) nor "
-                       f"under the data root ({root}); fix dataset.path, or set dataset.data_dir")
+    under_root = f" nor under the data root ({root})" if root is not None else " (no data root is set)"
+    raise DatasetError(f"dataset {spec.name!r}: path {path!r} not found in the working directory ({here})"
+                       f"{under_root}; fix dataset.path, or set dataset.data_dir / $RLVR_DATA_DIR")
 
 
 def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadRecord]],
@@ -396,7 +410,8 @@ def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadR
         except BadRecord as e:
             msg = f"{where}:{line}: {e}"
             if spec.on_bad_record == "error":
-                raise DatasetError(f"{msg}; fix the record or set dataset.on_bad_record='skip'") from None
+                raise DatasetError(f"{msg}; fix the record or set on_bad_record='skip' in this dataset's entry "
+                                   "(data.train.N / data.eval.N, or datasets.N in an eval recipe)") from None
             skipped.append(msg)
         if spec.limit is not None and len(problems) >= spec.limit:
             break

@@ -1,6 +1,6 @@
 """The eval config: which models, which datasets, how many samples, which k and token budgets (`rlvr eval`).
 
-    rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest     # one model from the command line
+    rlvr eval configs/eval_local.yaml model.path=runs/local-20261129-103000/checkpoints/step-000040   # one model
     rlvr eval my_eval.yaml                                                        # `models:` lists checkpoints
 
 `model: {path, name}` is the one-model shorthand (settable with `model.path=...`); `models: [{name, path}, ...]`
@@ -39,7 +39,7 @@ class EvalModel(_Section):
         if self.name:
             return self.name
         p = Path(self.path.rstrip("/"))
-        return p.parent.name if p.name == "hf" and p.parent.name else p.name  # .../step_000020/hf -> step_000020
+        return p.parent.name if p.name == "hf" and p.parent.name else p.name  # .../step-000020/hf -> step-000020
 
 
 class BudgetForcingConfig(_Section):

@@ -1,6 +1,6 @@
 """`rlvr eval`: how does accuracy scale with samples and with tokens, per model or checkpoint.
 
-    rlvr eval configs/eval_local.yaml model.path=runs/x/checkpoints/latest
+    rlvr eval configs/eval_local.yaml model.path=runs/local-20261129-103000/checkpoints/step-000040
     rlvr eval my_eval.yaml --address auto          # on an existing Ray cluster
 
 For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem once, at the

@@ -1,6 +1,6 @@
 """YAML recipes + dotted command-line overrides -> one nested dict, and readable validation errors.
 
-`rlvr train configs/local.yaml algo.advantage=rloo rollout.n=8` sets two leaves; values are parsed as YAML
+`rlvr train configs/local.yaml algo.advantage=rloo sampling.n=8` sets two leaves; values are parsed as YAML
 scalars (`8` is an int, `true` a bool, `[a, b]` a list, `null` None). The schema itself lives in
 cluster/config.py; this module only turns text into a dict and pydantic errors into messages a person can act on.
 """
@@ -36,7 +36,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key or any(not part for part in key.split(".")):
-            raise ConfigError(f"override {item!r}: expected KEY.PATH=VALUE, e.g. rollout.n=8")
+            raise ConfigError(f"override {item!r}: expected KEY.PATH=VALUE, e.g. sampling.n=8")
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:

@@ -1,6 +1,8 @@
 """Forward passes over packed micro-batches and the per-token RL objective built from `losses.py`.
 
-Shared by the DeepSpeed worker and the plain-PyTorch parity test, so both compute the same loss.
+Used by the DeepSpeed worker (learner/worker.py). The parity test (tests/test_learner_engine.py) writes its own
+plain-PyTorch loss from the paper formulas (sharing only `losses.entropy_from_logits`), so a mistake here
+cannot hide by being shared.
 """
 
 from typing import Callable

@@ -13,14 +13,14 @@ from datetime import timedelta
 import pytest
 import torch
 
-ray = pytest.importorskip("ray")
-pytest.importorskip("vllm")
+import ray
 
-from actors.config import RolloutConfig, SamplingConfig  # noqa: E402
-from actors.pool import RolloutPool  # noqa: E402
-from actors.types import RolloutError  # noqa: E402
-from actors_model import build_tiny_qwen2  # noqa: E402
+from actors.config import RolloutConfig, SamplingConfig
+from actors.pool import RolloutPool
+from actors.types import RolloutError
+from tiny_models import build_tiny_qwen2
 
+pytestmark = pytest.mark.slow  # measured: the pool's start 155 s, an engine restart 45-73 s (2 cores, loaded)
 PROMPTS = [[1, 5, 6, 7], [1, 9, 9], [1, 20, 21, 22, 23, 24, 25], [1, 40], [1, 77, 78]]
 TOL = 1e-4  # fp32 vLLM vs fp32 transformers
 
@@ -31,14 +31,11 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool(model_dir, tmp_path_factory):
-    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             log_to_driver=False)
+def pool(model_dir, ray_session):
     cfg = RolloutConfig(dtype="float32", num_engines=2, max_model_len=256, kv_cache_gib=0.25, max_restarts=4)
     p = RolloutPool(str(model_dir), cfg)
     yield p
     p.shutdown()
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

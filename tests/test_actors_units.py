@@ -9,14 +9,14 @@ from actors.config import PromptConfig, RolloutConfig, SamplingConfig
 from actors.pool import split_evenly
 from actors.prompts import PromptEncoder
 from actors.weight_sync import bucket_nbytes, parse_dtype, unflatten_bucket
-from actors_model import STORIES_DIR
+from tiny_models import STORIES_TOKENIZER
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(STORIES_DIR)
+    return AutoTokenizer.from_pretrained(STORIES_TOKENIZER)
 
 
 def test_config_rejects_unknown_keys_and_impossible_values():
@@ -46,7 +46,7 @@ def test_default_template_is_r1_zero_style_and_ends_in_think(tokenizer):
 
 
 def test_chat_format_uses_tokenizer_chat_template(tokenizer):
-    chat_tok = type(tokenizer).from_pretrained(STORIES_DIR)
+    chat_tok = type(tokenizer).from_pretrained(STORIES_TOKENIZER)
     chat_tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
                               "{% if add_generation_prompt %}<assistant>{% endif %}")
     enc = PromptEncoder(chat_tok, PromptConfig(format="chat", system="Be brief."), max_model_len=512)

@@ -34,7 +34,10 @@ def scripts() -> list[str]:
 
 
 def run_smoke(script: str, *extra: str, timeout: int = 600) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+           # a script's own directory comes first on sys.path, not the cwd: import this checkout's packages, not
+           # whichever copy the environment has installed
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", *extra], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr

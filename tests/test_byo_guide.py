@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "byo"

@@ -3,7 +3,7 @@ checks that run before Ray (every prompt tokenized, optional integrations, the f
 import json
 
 import pytest
-from actors_model import STORIES_DIR
+from tiny_models import STORIES_TOKENIZER as STORIES_DIR
 
 from actors.config import PromptConfig
 from actors.prompts import PromptEncoder, check_round_trip
@@ -65,7 +65,6 @@ def test_every_overlong_prompt_is_named_by_file_and_line_before_anything_starts(
 
 
 def test_wandb_is_checked_before_anything_starts():
-    pytest.importorskip("yaml")
     cfg = validate_config({"model": {"path": "m"}, "data": {"train": [{"name": "gsm8k", "split": "test"}]},
                            "train": {"steps": 1, "prompts_per_step": 2}, "sampling": {"n": 2},
                            "output": {"wandb_project": "p"}})

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.datasets import data_root
+from cluster.data_root import data_root
 
 import pytest
 import yaml
@@ -18,7 +18,7 @@ from cluster.eval_config import load_eval_config, validate_eval_config
 from cluster.eval_report import for_voting, metrics_block
 from cluster.metrics import summarize
 from cluster.overrides import ConfigError
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 GSM8K = data_root() / "gsm8k" / "test.jsonl"
@@ -200,8 +200,8 @@ def test_maj_at_k_is_left_out_for_datasets_without_extracted_answers():
 def test_eval_recipe_needs_the_model_on_the_command_line():
     with pytest.raises(ConfigError, match="model.path=HF_DIR"):
         load_eval_config(REPO / "configs" / "eval_local.yaml")
-    cfg = load_eval_config(REPO / "configs" / "eval_local.yaml", ["model.path=runs/x/checkpoints/step_000060/hf"])
-    assert [m.label for m in cfg.all_models] == ["step_000060"]
+    cfg = load_eval_config(REPO / "configs" / "eval_local.yaml", ["model.path=runs/x/checkpoints/step-000060/hf"])
+    assert [m.label for m in cfg.all_models] == ["step-000060"]
     assert cfg.k_values == [1, 2, 4, 8] and cfg.budgets == [64, 128, 256, 512]
     assert cfg.datasets[0].name == "gsm8k"
 
@@ -222,6 +222,7 @@ def test_eval_config_errors_name_the_key_and_the_fix(change, message):
     assert message in str(e.value)
 
 
+@pytest.mark.slow  # measured 20 s (2 cores, loaded)
 def test_overlong_prompts_fail_before_any_engine_starts(tmp_path):
     import ray
 

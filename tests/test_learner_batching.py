@@ -5,7 +5,7 @@ import torch
 
 from learner.batching import balance_shards, collate, dummy_sample, pack_micro_batches, rl_sample, shared_units
 from learner.forward import gather_logp, target_logits
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 
 def test_pack_micro_batches_respects_budget_and_keeps_every_sample_once():

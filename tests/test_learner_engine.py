@@ -12,7 +12,6 @@ import torch
 from learner.batching import rl_sample
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig
 from learner.losses import entropy_from_logits
-from learner.tiny_model import make_tiny_qwen2
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 PORT = 29000 + os.getpid() % 1000  # world size 1 never connects, but the store needs a free port
@@ -32,11 +31,6 @@ def _private_process_group():
         deepspeed.comm.destroy_process_group()  # also drops DeepSpeed's cached world group
     os.environ.clear()
     os.environ.update(env)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_tiny_qwen2(str(tmp_path_factory.mktemp("tiny")))
 
 
 def _worker(model_dir, algo=None, **cfg):
@@ -223,7 +217,6 @@ def test_export_hf_loads_in_vllm_with_matching_logprobs(exported):
 
     from transformers import AutoModelForCausalLM
 
-    pytest.importorskip("vllm")
     out, _ = exported
     # vLLM rewrites process env (LD_PRELOAD, thread settings): keep it out of the pytest process.
     proc = subprocess.run([sys.executable, "-c", VLLM_SCRIPT, out], capture_output=True, text=True, timeout=300,
@@ -259,7 +252,6 @@ def test_engine_and_learner_logprobs_agree_at_temperature_0_7(tmp_path):
     import subprocess
     import sys
 
-    pytest.importorskip("vllm")
     peaked = make_tiny_qwen2(str(tmp_path / "peaked"), init_std=0.5)  # a random model with spread-out logits
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, "-c", ENGINE_SCRIPT, peaked], capture_output=True, text=True,

@@ -8,28 +8,13 @@ import random
 from datetime import timedelta
 
 import pytest
+import ray
 import torch
 
-ray = pytest.importorskip("ray")
-
-from learner.config import AlgoConfig, CriticConfig, LearnerConfig  # noqa: E402
-from learner.group import LearnerGroup, free_port  # noqa: E402
-from learner.tiny_model import make_tiny_qwen2  # noqa: E402
+from learner.config import AlgoConfig, CriticConfig, LearnerConfig
+from learner.group import LearnerGroup, free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_session(tmp_path_factory):
-    ray.init(num_cpus=4, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_tiny_qwen2(str(tmp_path_factory.mktemp("tiny")))
 
 
 def make_batch(n_groups=2, per_group=4, seed=0):

@@ -13,12 +13,11 @@ import random
 import pytest
 import torch
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402
 
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig  # noqa: E402
 from learner.group import LearnerGroup  # noqa: E402
-from learner.tiny_model import make_tiny_qwen2  # noqa: E402
-from test_learner_group import ray_session  # noqa: E402,F401  (the module's Ray runtime)
+from tiny_models import make_tiny_qwen2  # noqa: E402
 
 pytestmark = pytest.mark.slow
 LR, EPS, GRAD_CLIP, EPOCHS = 1e-2, 1e-3, 1.0, 2

@@ -13,21 +13,29 @@ from cluster.planner import GIB, kv_sequences, plan, plan_main
 REPO = Path(__file__).resolve().parents[1]
 DAPO = REPO / "configs" / "gpu_qwen15b_math_dapo.yaml"  # 4 engines + 4 learner ranks of Qwen2.5-1.5B
 PPO_7B = REPO / "configs" / "gpu_qwen7b_r1zero_ppo.yaml"
-STORIES = REPO.parent / "shared" / "data" / "models" / "stories260K-hf"
 
 
 def cfg(path=DAPO, *overrides):
     return load_config(path, list(overrides))
 
 
-def test_param_count_from_config_equals_safetensors_tensor_sizes():
-    if not STORIES.is_dir():
-        pytest.skip(f"{STORIES} missing (shared/data, see SOURCES.md)")
-    counted = safetensors_params(STORIES)
-    assert counted is not None and counted > 0
-    assert params_from_config(json.loads((STORIES / "config.json").read_text())) == counted
-    spec = model_spec(str(STORIES))
-    assert (spec.params, spec.source, spec.tied) == (counted, "safetensors", True)
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    """A local HF directory (tied embeddings, Qwen2 with q/k/v biases) and its parameter count per torch."""
+    from transformers import AutoModelForCausalLM
+
+    from tiny_models import make_tiny_qwen2
+
+    path = Path(make_tiny_qwen2(tmp_path_factory.mktemp("tiny"), hidden=64, layers=3))
+    return path, sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(path).parameters())
+
+
+def test_param_count_from_config_equals_safetensors_tensor_sizes(tiny_dir):
+    path, torch_count = tiny_dir
+    assert safetensors_params(path) == torch_count
+    assert params_from_config(json.loads((path / "config.json").read_text())) == torch_count
+    spec = model_spec(str(path))
+    assert (spec.params, spec.source, spec.tied) == (torch_count, "safetensors", True)
 
 
 @pytest.mark.parametrize("hub_id,published_b", [("Qwen/Qwen2.5-0.5B-Instruct", 0.49), ("Qwen/Qwen2.5-1.5B", 1.54),
@@ -154,14 +162,13 @@ def test_colocated_gpu_peaks_at_the_larger_phase_not_the_sum():
     assert g.peak_gib >= max(engine_total, learner_total)
 
 
-def test_local_model_directory_plans_without_a_gpu():
-    if not STORIES.is_dir():
-        pytest.skip(f"{STORIES} missing")
-    c = cfg(DAPO, f"model.path={STORIES}", "rollout.max_model_len=512", "sampling.max_tokens=256",
+def test_local_model_directory_plans_without_a_gpu(tiny_dir):
+    path, torch_count = tiny_dir
+    c = cfg(DAPO, f"model.path={path}", "rollout.max_model_len=512", "sampling.max_tokens=256",
             "algo.overlong_max_len=256", "algo.overlong_buffer_len=64")
     p = plan(c, 1, 8, 80)
     assert p.ok, p.problems
-    assert p.model.params == 260032 and p.model.source == "safetensors"
+    assert p.model.params == torch_count and p.model.source == "safetensors"
 
 
 def test_plan_main_prints_the_reason_and_returns_2(capsys):

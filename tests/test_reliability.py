@@ -192,7 +192,7 @@ def test_checkpoint_write_hitting_full_disk_keeps_earlier_checkpoints(tmp_path, 
 # ----- slow: faults during real training runs ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from learner.tiny_model import make_tiny_qwen2
+    from tiny_models import make_tiny_qwen2
 
     root = tmp_path_factory.mktemp("reliability")
     model = make_tiny_qwen2(str(root / "model"), seed=0, hidden=64, layers=2)

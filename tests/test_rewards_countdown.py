@@ -2,13 +2,13 @@
 
 import gzip
 import json
-import pathlib
 
 import pytest
 
+from cluster.data_root import data_root
 from rewards.countdown import check_equation, score
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "countdown"
+DATA = data_root() / "countdown"  # tests/fixtures/data (tests/conftest.py)
 
 
 def _rows(name):

@@ -1,14 +1,14 @@
 """rewards.math: extraction, equivalence and near-miss rejection, on hand cases and real dataset formats."""
 
 import json
-import pathlib
 import re
 
 import pytest
 
+from cluster.data_root import data_root
 from rewards.math import Rules, extract_answer, is_equivalent, score
 
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = data_root()  # tests/fixtures/data (tests/conftest.py): real records of each dataset
 
 EQUIVALENT = [
     ("13", r"\text{13}"), ("pi/2", r"\dfrac{\pi}{2}"), ("x=3", "3"), ("3", "x=3"), (r"3\frac{1}{2}", "3.5"),
@@ -106,7 +106,7 @@ def test_math500_solutions_match_gold_and_perturbed_do_not():
     assert all(score(c, r["answer"]) == 1.0 for c, r in zip(completions, rows))
     wrong = [(p, r["answer"]) for r in rows if (p := _perturb(r["answer"])) is not None]
     accepted = [(p, g) for p, g in wrong if is_equivalent(p, g)]
-    assert len(wrong) > 450 and accepted == []
+    assert len(wrong) > 0.8 * len(rows) and accepted == []
 
 
 def test_math500_gold_reformatted_is_still_accepted():

@@ -79,11 +79,13 @@ def test_bad_batch_arguments_are_refused():
         score_batch("math", ["x", "y"], ["x"])
 
 
+@pytest.mark.slow  # measured 13 s: a Ray runtime starts (2 cores, loaded)
 def test_score_batch_inside_a_ray_actor():
     import shutil
     import tempfile
 
-    ray = pytest.importorskip("ray")
+    import ray
+
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a 107-byte limit
     ray.init(num_cpus=1, include_dashboard=False, _temp_dir=temp_dir, log_to_driver=False)
     try:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from learner.group import free_port
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

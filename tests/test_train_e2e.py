@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from tiny_recipe import write_recipe
 
-from learner.tiny_model import make_tiny_qwen2
+from tiny_models import make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""rewards.math against the labelled case file (tests/fixtures/verifier_cases.jsonl; no ../shared needed)."""
+"""rewards.math against the labelled case file (tests/fixtures/verifier_cases.jsonl, in the repository)."""
 
 import json
 import pathlib

@@ -15,17 +15,14 @@ import time
 import pytest
 import torch
 
-ray = pytest.importorskip("ray")
-pytest.importorskip("vllm")
-pytest.importorskip("deepspeed")
+import ray
 
-from actors.config import RolloutConfig, SamplingConfig  # noqa: E402
-from actors.pool import RolloutPool  # noqa: E402
-from cluster.config import WeightSyncConfig  # noqa: E402
-from cluster.sync import WeightSync, WeightSyncError, WeightSyncTimeout  # noqa: E402
-from learner.config import AlgoConfig, LearnerConfig  # noqa: E402
-from learner.group import LearnerGroup  # noqa: E402
-from learner.tiny_model import make_tiny_qwen2  # noqa: E402
+from actors.config import RolloutConfig, SamplingConfig
+from actors.pool import RolloutPool
+from cluster.config import WeightSyncConfig
+from cluster.sync import WeightSync, WeightSyncError, WeightSyncTimeout
+from learner.config import AlgoConfig, LearnerConfig
+from learner.group import LearnerGroup
 
 pytestmark = pytest.mark.slow
 
@@ -35,19 +32,11 @@ BUCKET_MB = 0.05  # ~52 KB: several buckets for the ~110K-param model, so fused 
 STATE = {"version": 0, "pool": None}
 
 
-@pytest.fixture(scope="module")
-def ray_session(tmp_path_factory):
-    ray.init(num_cpus=8, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
-             log_to_driver=False, runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1"}})
+@pytest.fixture(scope="module", autouse=True)
+def _pool_closed_before_ray_stops(ray_session):
     yield
     if STATE["pool"] is not None:
         STATE["pool"].shutdown()
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_tiny_qwen2(str(tmp_path_factory.mktemp("tiny")))
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,8 @@ def test_cuda_ipc_config_requires_colocated_single_gpu_cuda_engines():
 def ray_gpu(tmp_path_factory):
     if not torch.cuda.is_available():
         pytest.skip(NO_CUDA)
-    ray = pytest.importorskip("ray")
+    import ray
+
     ray.init(num_gpus=1, num_cpus=4, include_dashboard=False, _temp_dir=str(tmp_path_factory.mktemp("ray")),
              log_to_driver=False)
     yield ray
@@ -73,7 +74,6 @@ def test_cuda_ipc_handles_rebuild_to_the_same_bytes_in_another_process(ray_gpu):
 
 @pytest.mark.gpu
 def test_cuda_ipc_push_to_colocated_engine_serves_the_learner_export(ray_gpu, tmp_path):
-    pytest.importorskip("vllm")
     from transformers import AutoModelForCausalLM
 
     from actors.config import RolloutConfig, SamplingConfig
@@ -82,7 +82,7 @@ def test_cuda_ipc_push_to_colocated_engine_serves_the_learner_export(ray_gpu, tm
     from cluster.sync import WeightSync
     from learner.config import AlgoConfig, LearnerConfig
     from learner.group import LearnerGroup
-    from learner.tiny_model import make_tiny_qwen2
+    from tiny_models import make_tiny_qwen2
 
     model_dir = make_tiny_qwen2(str(tmp_path / "tiny"))
     # The engine starts first: vLLM checks free GPU memory at start-up.

@@ -1,4 +1,4 @@
-"""The embedded default: a tokenizer, a tiny Qwen2 model, procedurally generated arithmetic and the pre-trained
+"""The embedded default: a tokenizer, a tiny Llama model, procedurally generated arithmetic and the pre-trained
 prior that `rlvr train configs/local.yaml` post-trains with RL, all built locally without a download.
 
 Modules: `tokenizer` (character-level vocabulary), `model` (model sizes, `build_model`), `tasks` (problems,

@@ -17,9 +17,9 @@ from cluster.embedded.tokenizer import BOS, EOS, PAD, VOCAB
 HEAD_DIM = 32
 # name -> (layers, hidden, intermediate); heads = hidden / HEAD_DIM
 SIZES = {
-    "tiny": (1, 64, 128),  # ~60K params: tests only
-    "small": (3, 128, 512),  # ~0.6M params: the embedded default
-    "medium": (4, 192, 768),  # ~1.8M params
+    "tiny": (1, 64, 128),  # 42,944 params: tests only
+    "small": (3, 128, 512),  # 790,912 params: the embedded default
+    "medium": (4, 192, 768),  # 2,366,400 params
 }
 
 

@@ -1,6 +1,6 @@
 """Pre-train the embedded prior: next-token SFT on the procedural corpus, loss on the response tokens only.
 
-Plain torch on one process (the model is ~0.6M parameters; DeepSpeed would add start-up time and nothing else).
+Plain torch on one process (the default model has 790,912 parameters; DeepSpeed would add start-up time and nothing else).
 The result is cached on disk under a hash of every setting that changes it, so a second run loads it at once.
 
     path = pretrain(PretrainConfig(steps=1500), cache_dir=".cache/rlvr/priors")   # an HF model directory
