@@ -2,7 +2,7 @@
 generation per budget (`separate`), on the embedded prior and its held-out arithmetic problems.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_budget_sweep.py            # 100 problems x 8 samples, ~2 min
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_budget_sweep.py --problems 20 --n 4   # smoke
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_budget_sweep.py --smoke   # tiny prior, 8 problems x 2
 
 Both runs use the real `rlvr eval` (cluster.evaluate.run_eval): the same model, data, seed and budgets, budget
 forcing on (forcing string ' ####', the embedded answer marker). Prints plain and forced accuracy per budget for
@@ -44,14 +44,17 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=100)
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--budgets", type=int, nargs="+", default=[4, 8, 16, 24, 32, 48, 64, 96])
+    ap.add_argument("--smoke", action="store_true", help="tiny prior (seconds to pre-train), 8 problems x 2, 2 budgets")
     args = ap.parse_args()
+    if args.smoke:
+        args.problems, args.n, args.budgets = 8, 2, [4, 16]
     budgets = sorted(set(args.budgets))
 
     from cluster.evaluate import run_eval
 
     cfg = rl_common.embedded_config(prompts=8, n=args.n, max_tokens=max(budgets), micro_batch_tokens=8192,
                                     steps=1, lr=1e-4, kl_coef=0.0, schedule="sync", out_dir="/tmp")
-    model = rl_common.prior_path(cfg)
+    model = rl_common.prior_path(cfg, smoke=args.smoke)
     print(f"model: embedded prior {model}; {rl_common.load_note()}")
     out = tempfile.mkdtemp(prefix="rlvr-bench-sweep-")
     results, seconds = {}, {}

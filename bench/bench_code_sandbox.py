@@ -1,6 +1,6 @@
 """Per-call cost of the code reward (rewards.code.run_tests): wall time and CPU time, children included.
 
-Run:  .venv/bin/python bench/bench_code_sandbox.py [N]   (default N=50). Times N calls of a trivial program
+Run:  .venv/bin/python bench/bench_code_sandbox.py [N]   (default N=50; --smoke: N=5). Times N calls of a trivial program
 with two asserts and prints the median and p90 wall time and the mean CPU time per call (this process and
 every sandbox, checker and unshare process it started), and which sandbox wall was used.
 """
@@ -36,4 +36,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    args = [a for a in sys.argv[1:] if a != "--smoke"]
+    main(int(args[0]) if args else 5 if "--smoke" in sys.argv else 50)

@@ -26,6 +26,9 @@ EXPECTED = {
                       r"balance \(sync run\): .* rollout/train = [\d.]+"],
     "bench_trl.py": [r"median s/step \(after warm-up\) +[\d.]+", r"reward at equal wall"],
     "bench_weight_sync.py": [r"push s +bare s +ratio"],
+    "bench_budget_sweep.py": [r"largest accuracy difference between the two ways: [\d.]+",
+                              r"cost ratio separate / prefix: [\d.]+x"],
+    "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms"],
 }
 
 
