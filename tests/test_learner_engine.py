@@ -12,6 +12,7 @@ import torch
 from learner.batching import rl_sample
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig
 from learner.losses import entropy_from_logits
+from tiny_models import make_tiny_qwen2
 
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 PORT = 29000 + os.getpid() % 1000  # world size 1 never connects, but the store needs a free port
