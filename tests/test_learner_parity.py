@@ -11,13 +11,12 @@ import math
 import random
 
 import pytest
+import ray
 import torch
 
-import ray  # noqa: E402
-
-from learner.config import AlgoConfig, CriticConfig, LearnerConfig  # noqa: E402
-from learner.group import LearnerGroup  # noqa: E402
-from tiny_models import make_tiny_qwen2  # noqa: E402
+from learner.config import AlgoConfig, CriticConfig, LearnerConfig
+from learner.group import LearnerGroup
+from tiny_models import make_tiny_qwen2
 
 pytestmark = pytest.mark.slow
 LR, EPS, GRAD_CLIP, EPOCHS = 1e-2, 1e-3, 1.0, 2
