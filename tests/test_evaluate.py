@@ -1,5 +1,5 @@
 """`rlvr eval` end to end, as a user runs it (`python -m cluster.cli eval CONFIG`), on 8 real GSM8K test problems
-with two tiny random Qwen2 "checkpoints" served by vLLM: n=4, ks 1/2/4, two token budgets, budget forcing.
+with two tiny random Llama "checkpoints" served by vLLM: n=4, ks 1/2/4, two token budgets, budget forcing.
 One subprocess (one Ray runtime) serves the whole module. The metric pipeline is also checked without an engine,
 on hand-built completions scored by the real verifier (maj@k grouping '0.5' with '\\frac{1}{2}')."""
 import json
@@ -18,7 +18,7 @@ from cluster.eval_config import load_eval_config, validate_eval_config
 from cluster.eval_report import for_voting, metrics_block
 from cluster.metrics import summarize
 from cluster.overrides import ConfigError
-from tiny_models import make_tiny_qwen2
+from tiny_models import make_tiny_llama, make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
 GSM8K = data_root() / "gsm8k" / "test.jsonl"
@@ -29,7 +29,8 @@ FORCING = "\nFinal answer: \\boxed{"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    models = [{"name": f"seed{s}", "path": make_tiny_qwen2(str(root / f"m{s}"), seed=s)} for s in (0, 1)]
+    # Llama, so that the forcing string round-trips through the tokenizer (tests/tiny_models.make_tiny_llama)
+    models = [{"name": f"seed{s}", "path": make_tiny_llama(str(root / f"m{s}"), seed=s)} for s in (0, 1)]
     cfg = {
         "models": models,
         "datasets": [{"name": "gsm8k", "split": "test", "limit": PROBLEMS}],

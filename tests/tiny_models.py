@@ -30,6 +30,25 @@ def make_tiny_qwen2(out_dir, seed: int = 0, hidden: int = 64, layers: int = 2, v
     return str(out_dir)
 
 
+def make_tiny_llama(out_dir, seed: int = 0, hidden: int = 64, layers: int = 2, heads: int = 2,
+                    init_std: float = 0.02) -> str:
+    """A tiny random Llama with the stories260K tokenizer. For tests whose text must survive the tokenizer (e.g. a
+    budget-forcing string): transformers loads a qwen2-config directory's tokenizer as Qwen2Tokenizer, which over
+    this Llama vocabulary drops whitespace and braces; a llama config keeps the tokenizer's own pipeline."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=512, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=1, max_position_embeddings=512,
+                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                         initializer_range=init_std)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(str(out_dir))
+    for path in STORIES_TOKENIZER.iterdir():
+        shutil.copy(path, Path(out_dir) / path.name)
+    return str(out_dir)
+
+
 def build_tiny_qwen2(out_dir, hidden: int = 128, layers: int = 2, heads: int = 2, kv_heads: int = 1,
                      intermediate: int = 256, init_std: float = 0.1, seed: int = 0) -> Path:
     """The actor tests' model: head size 64 (hidden 128, 2 heads) and larger init weights, so sampling varies."""
