@@ -26,7 +26,9 @@ class _Section(BaseModel):
 class EmbeddedModelConfig(_Section):
     """The built-in tiny reasoner: tokenizer, model and prior are built here, no download."""
 
-    task: Literal["arith"] = Field("arith", description="procedural task family of the built-in corpus")
+    task: Literal["arith", "code"] = Field(
+        "arith", description="procedural task family: 'arith' (addition, data name 'embedded') or 'code' (program "
+                             "synthesis scored by the code sandbox, data name 'embedded_code')")
     size: Literal["tiny", "small", "medium"] = Field(
         "small", description="model size preset of cluster.embedded.model: tiny 43K, small 791K, medium 2.4M params")
     prior: Literal["natural", "no_answer_form"] = Field(
@@ -36,6 +38,13 @@ class EmbeddedModelConfig(_Section):
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")
     corpus_size: int = Field(20000, gt=0, description="problems in the pre-training corpus")
     seed: int = Field(0, description="seed of the prior's initialisation and corpus (apart from train.seed)")
+
+    @model_validator(mode="after")
+    def _prior_fits_task(self):
+        if self.task == "code" and self.prior != "natural":
+            raise ValueError(f"model.embedded.prior={self.prior!r} is an arithmetic prior; with task 'code' "
+                             "set model.embedded.prior='natural'")
+        return self
     cache_dir: Optional[str] = Field(
         None, description="where pre-trained priors are cached by settings hash; null: the user cache "
                           "($RLVR_CACHE_DIR, else $XDG_CACHE_HOME/rlvr, else ~/.cache/rlvr; + /priors)")
@@ -168,6 +177,7 @@ class RunConfig(_Section):
         if self.algo.advantage in ("grpo", "dr_grpo", "rloo") and n < 2:
             raise ValueError(f"algo.advantage={self.algo.advantage!r} needs groups: sampling.n must be >= 2, got {n}")
         _check_sampling_vs_learner(self)
+        _check_embedded_data(self)
         t = self.train
         if t.zero_signal_stop_steps and t.zero_signal_stop_steps < t.zero_signal_warn_steps:
             raise ValueError(f"train.zero_signal_stop_steps={t.zero_signal_stop_steps} is below "
@@ -242,6 +252,21 @@ def _check_sampling_vs_learner(cfg: RunConfig) -> None:
             "renormalises over the truncated token set, which the learner cannot reproduce, so the IS weight "
             "would be biased; set sampling.top_p=1 and sampling.top_k=0, or algo.tis_cap=null"
             + (" (train.schedule='async' defaults it to 2.0)" if cfg.train.schedule == "async" else ""))
+
+
+EMBEDDED_DATA = {"arith": "embedded", "code": "embedded_code"}  # model.embedded.task -> its dataset name
+
+
+def _check_embedded_data(cfg: RunConfig) -> None:
+    """An embedded prior reads only its own task's prompts (the other task's characters are not in its vocabulary)."""
+    if cfg.model.embedded is None:
+        return
+    task = cfg.model.embedded.task
+    wrong = sorted({s.name for s in cfg.data.train + cfg.data.eval
+                    if s.name in EMBEDDED_DATA.values() and s.name != EMBEDDED_DATA[task]})
+    if wrong:
+        raise ValueError(f"model.embedded.task={task!r} with data name(s) {wrong}: that task's data is "
+                         f"{EMBEDDED_DATA[task]!r}; change data.train/data.eval or model.embedded.task")
 
 
 def validate_config(data: dict) -> RunConfig:

@@ -370,7 +370,14 @@ def load_embedded(spec: DatasetSpec) -> LoadedDataset:
     return LoadedDataset(spec.name, embedded_problems(spec, seed=0), [])
 
 
-LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
+def load_embedded_code(spec: DatasetSpec) -> LoadedDataset:
+    """The built-in program-synthesis task (cluster/embedded/code_task.py), scored by the code sandbox."""
+    from cluster.embedded.dataset import embedded_code_problems
+
+    return LoadedDataset(spec.name, embedded_code_problems(spec, seed=0), [])
+
+
+LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded, "embedded_code": load_embedded_code})
 
 # ---- entry points ----------------------------------------------------------------------------
 

@@ -16,6 +16,11 @@ def answer_of(problem, text: str) -> str | None:
         from rewards.math import extract_answer
 
         return extract_answer(text)
+    if problem.kind == "code":  # the program without its comment lines: identical programs vote together
+        from rewards.code import extract_program
+
+        lines = [ln.rstrip() for ln in extract_program(text).splitlines() if not ln.lstrip().startswith("#")]
+        return "\n".join(ln for ln in lines if ln) or None
     return None
 
 

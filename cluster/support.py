@@ -26,7 +26,9 @@ def support_eval(pool, encoder, problems: list, support_cfg, sampling, seed: int
                                              workers)
     from rewards.math import is_equivalent
 
-    block = summarize({"heldout": results}, default_ks(support_cfg.n), equiv=is_equivalent, n_resamples=200)
+    # votes group by the math verifier's equivalence; programs (code) by their text without comments
+    equiv = is_equivalent if any(p.kind == "math" for p in kept) else str.__eq__
+    block = summarize({"heldout": results}, default_ks(support_cfg.n), equiv=equiv, n_resamples=200)
     correct = [sum(r.correct) for r in results]
     return {"n": support_cfg.n, "problems": len(kept), "correct_per_problem": correct,
             "support": sum(c > 0 for c in correct) / max(len(correct), 1),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from cluster.embedded.tokenizer import BOS, EOS, PAD, VOCAB
+from cluster.embedded.tokenizer import BOS, EOS, PAD, vocab
 
 HEAD_DIM = 32
 # name -> (layers, hidden, intermediate); heads = hidden / HEAD_DIM
@@ -23,39 +23,39 @@ SIZES = {
 }
 
 
-def model_config(size: str = "small", max_positions: int = 512):
-    """The LlamaConfig of a named size."""
+def model_config(size: str = "small", max_positions: int = 512, task: str = "arith"):
+    """The LlamaConfig of a named size, with the vocabulary of `task`'s tokenizer."""
     from transformers import LlamaConfig
 
     if size not in SIZES:
         raise ValueError(f"model.embedded.size={size!r}: expected one of {sorted(SIZES)}")
     layers, hidden, intermediate = SIZES[size]
-    ids = {tok: i for i, tok in enumerate(VOCAB)}
-    return LlamaConfig(vocab_size=len(VOCAB), hidden_size=hidden, intermediate_size=intermediate,
+    ids = {tok: i for i, tok in enumerate(vocab(task))}
+    return LlamaConfig(vocab_size=len(ids), hidden_size=hidden, intermediate_size=intermediate,
                        num_hidden_layers=layers, num_attention_heads=hidden // HEAD_DIM,
                        num_key_value_heads=hidden // HEAD_DIM, head_dim=HEAD_DIM,
                        max_position_embeddings=max_positions, tie_word_embeddings=True, rope_theta=10000.0,
                        bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD])
 
 
-def build_model(out_dir: str, seed: int = 0, size: str = "small"):
+def build_model(out_dir: str, seed: int = 0, size: str = "small", task: str = "arith"):
     """Write a randomly initialised model and its tokenizer to `out_dir`; returns the model (fp32, train mode)."""
     import torch
     from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(model_config(size))
-    save_model(model, out_dir)
+    model = LlamaForCausalLM(model_config(size, task=task))
+    save_model(model, out_dir, task)
     return model
 
 
-def save_model(model, out_dir: str) -> str:
+def save_model(model, out_dir: str, task: str = "arith") -> str:
     """Save weights (safetensors), config, generation config and the tokenizer, so the directory is servable."""
     from cluster.embedded.tokenizer import build_tokenizer
 
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    build_tokenizer().save_pretrained(out_dir)
+    build_tokenizer(task).save_pretrained(out_dir)
     return out_dir
 
 

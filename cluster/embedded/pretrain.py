@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster.embedded.code_task import CodeMix
 from cluster.embedded.tasks import CorpusMix, corpus
 
 CACHE_VERSION = 1  # bump when the corpus or training code changes what a given config produces
@@ -28,6 +29,7 @@ DONE_FILE = "prior.json"  # written last: a directory without it is an interrupt
 class PretrainConfig:
     """Everything that determines the prior (all of it goes into the cache key)."""
 
+    task: str = "arith"  # 'arith' (cluster/embedded/tasks.py) or 'code' (cluster/embedded/code_task.py)
     size: str = "small"  # cluster.embedded.model.SIZES
     seed: int = 0
     steps: int = 1500
@@ -36,7 +38,7 @@ class PretrainConfig:
     batch: int = 64  # sequences per step
     corpus_size: int = 20000
     digits: int = 4
-    mix: CorpusMix = field(default_factory=CorpusMix)
+    mix: CorpusMix | CodeMix = field(default_factory=CorpusMix)  # CodeMix for task 'code'
 
     def __post_init__(self):
         for name in ("steps", "batch", "corpus_size", "digits"):
@@ -44,11 +46,27 @@ class PretrainConfig:
                 raise ValueError(f"pretrain {name}={getattr(self, name)}: expected a positive integer")
         if not self.lr > 0:
             raise ValueError(f"pretrain lr={self.lr}: expected > 0")
+        mix_type = {"arith": CorpusMix, "code": CodeMix}.get(self.task)
+        if mix_type is None or not isinstance(self.mix, mix_type):
+            raise ValueError(f"pretrain task={self.task!r} with a {type(self.mix).__name__}: expected task 'arith' "
+                             f"with a CorpusMix or 'code' with a CodeMix")
 
     def key(self) -> str:
         """Short hash of the settings (and CACHE_VERSION): the cache directory name."""
-        blob = json.dumps({"version": CACHE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        fields = dataclasses.asdict(self)
+        if self.task == "arith":  # keys of arithmetic priors predate the task field: keep them (and their caches)
+            del fields["task"]
+        blob = json.dumps({"version": CACHE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def task_corpus(cfg: PretrainConfig) -> list[dict]:
+    """The pre-training rows of the configured task."""
+    if cfg.task == "code":
+        from cluster.embedded.code_task import corpus as code_corpus
+
+        return code_corpus(cfg.corpus_size, cfg.seed, cfg.mix)
+    return corpus(cfg.corpus_size, cfg.seed, cfg.mix, cfg.digits)
 
 
 def encode_corpus(rows: list[dict], tokenizer) -> list[tuple[list[int], list[int]]]:
@@ -92,9 +110,9 @@ def train_prior(cfg: PretrainConfig, out_dir: str, progress: bool = True) -> dic
     # One thread: a model this small gains little from two, and spin-waiting threads lose badly to any other
     # process on a 2-core machine (measured 8x slower per step under contention).
     torch.set_num_threads(1)
-    tokenizer = build_tokenizer()
-    model = build_model(out_dir, seed=cfg.seed, size=cfg.size)
-    rows = corpus(cfg.corpus_size, cfg.seed, cfg.mix, cfg.digits)
+    tokenizer = build_tokenizer(cfg.task)
+    model = build_model(out_dir, seed=cfg.seed, size=cfg.size, task=cfg.task)
+    rows = task_corpus(cfg)
     data = encode_corpus(rows, tokenizer)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
     rng = random.Random(cfg.seed)
@@ -117,7 +135,7 @@ def train_prior(cfg: PretrainConfig, out_dir: str, progress: bool = True) -> dic
         losses.append(loss.item())
         if step % 20 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    save_model(model, out_dir)
+    save_model(model, out_dir, cfg.task)
     tail = losses[-20:]
     return {"params": count_params(model), "seconds": round(time.time() - start, 1),
             "final_loss": sum(tail) / len(tail), "examples": len(data),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cluster.embedded.code_task import CodeMix
 from cluster.embedded.pretrain import PretrainConfig, cached_stats, pretrain
 from cluster.embedded.tasks import DEFAULT_DIGITS, CorpusMix
 
@@ -15,10 +16,11 @@ PRIORS = {"natural": "marker", "no_answer_form": "none"}  # model.embedded.prior
 
 def pretrain_config(embedded, seed: int) -> PretrainConfig:
     """Map the run config's `model.embedded` section onto the pre-training settings. Its task, size and prior
-    are Literals of the config schema, checked when the config loads (the only task is 'arith')."""
-    return PretrainConfig(size=embedded.size, seed=seed, steps=embedded.pretrain_steps, lr=embedded.pretrain_lr,
-                          batch=embedded.pretrain_batch, corpus_size=embedded.corpus_size, digits=DEFAULT_DIGITS,
-                          mix=CorpusMix(answer_form=PRIORS[embedded.prior]))
+    are Literals of the config schema, checked when the config loads (tasks 'arith' and 'code')."""
+    mix = CodeMix() if embedded.task == "code" else CorpusMix(answer_form=PRIORS[embedded.prior])
+    return PretrainConfig(task=embedded.task, size=embedded.size, seed=seed, steps=embedded.pretrain_steps,
+                          lr=embedded.pretrain_lr, batch=embedded.pretrain_batch, corpus_size=embedded.corpus_size,
+                          digits=DEFAULT_DIGITS, mix=mix)
 
 
 def prepare_prior(embedded, seed: int = 0, progress: bool = True) -> Path:

@@ -1,4 +1,4 @@
-"""A character-level tokenizer for the embedded arithmetic tasks, built with the `tokenizers` library.
+"""A character-level tokenizer for the embedded tasks (arithmetic, and the code task's programs), built with the `tokenizers` library.
 
 One token per character, plus `####` (the final-answer marker) as a single token so that "writes the marker"
 is one decision of the policy. Saved as a transformers fast tokenizer (tokenizer.json + tokenizer_config.json),
@@ -16,27 +16,38 @@ ANSWER_MARKER = "####"
 # Every character the task texts use; tasks.py checks its texts against this set.
 CHARACTERS = "0123456789+-*=,.:;? \nQA"
 VOCAB = SPECIAL_TOKENS + [ANSWER_MARKER] + list(CHARACTERS)
+# The code task (cluster/embedded/code_task.py) also writes `# comment` lines and `def f(x): return ...`: its
+# vocabulary extends the arithmetic one, which stays as it is so the math prior and its cache are unchanged.
+TASK_CHARACTERS = {"arith": CHARACTERS, "code": CHARACTERS + "#()defnrtux"}
 
 
-def build_tokenizer():
-    """A `PreTrainedTokenizerFast` over VOCAB: pad=0, bos=1, eos=2, unk=3, `####`=4, then the characters."""
+def vocab(task: str = "arith") -> list[str]:
+    """The token list of a task's tokenizer: special tokens, the marker, then its characters."""
+    if task not in TASK_CHARACTERS:
+        raise ValueError(f"model.embedded.task={task!r}: expected one of {sorted(TASK_CHARACTERS)}")
+    return SPECIAL_TOKENS + [ANSWER_MARKER] + list(TASK_CHARACTERS[task])
+
+
+def build_tokenizer(task: str = "arith"):
+    """A `PreTrainedTokenizerFast` over `vocab(task)`: pad=0, bos=1, eos=2, unk=3, `####`=4, then the characters."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(VOCAB)}
-    core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    ids = {tok: i for i, tok in enumerate(vocab(task))}
+    core = Tokenizer(models.WordLevel(ids, unk_token=UNK))
     # Split into the marker or single characters ([\s\S] so that newline is a character too).
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"####|[\s\S]"), behavior="isolated")
     core.decoder = decoders.Fuse()
     core.add_special_tokens(SPECIAL_TOKENS)
-    core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, vocab[BOS])])
+    core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, ids[BOS])])
     return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                    unk_token=UNK, model_max_length=4096)
 
 
-def check_text(text: str) -> None:
-    """Raise if `text` has a character outside the vocabulary (it would become <unk> silently)."""
-    bad = sorted(set(text.replace(ANSWER_MARKER, "")) - set(CHARACTERS))
+def check_text(text: str, task: str = "arith") -> None:
+    """Raise if `text` has a character outside the task's vocabulary (it would become <unk> silently)."""
+    chars = TASK_CHARACTERS[task]
+    bad = sorted(set(text.replace(ANSWER_MARKER, "")) - set(chars))
     if bad:
-        raise ValueError(f"text {text[:60]!r} has characters {bad} outside the embedded vocabulary "
-                         f"{CHARACTERS!r}; add them to cluster.embedded.tokenizer.CHARACTERS")
+        raise ValueError(f"text {text[:60]!r} has characters {bad} outside the embedded {task} vocabulary "
+                         f"{chars!r}; add them to cluster.embedded.tokenizer.TASK_CHARACTERS[{task!r}]")
