@@ -28,7 +28,8 @@ EXPECTED = {
     "bench_weight_sync.py": [r"push s +bare s +ratio"],
     "bench_budget_sweep.py": [r"largest accuracy difference between the two ways: [\d.]+",
                               r"cost ratio separate / prefix: [\d.]+x"],
-    "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms"],
+    "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms", r"per-call overhead: -?\d+ ms",
+                              r"pool workers=2: [\d.]+ s per step, [\d.]+ programs/s"],
 }
 
 
