@@ -50,8 +50,8 @@ def per_call(n: int) -> None:
 
 def loop_batch(prompts: int, samples: int) -> tuple[list, list[str]]:
     """One RL step's (problem, completion) pairs of the embedded code task, completions drawn from the corpus mix."""
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
+    from cluster.data.spec import DatasetSpec
+    from cluster.data.loaders import load_problems
     from cluster.embedded.code_task import CodeMix, CodeProblem, solution
 
     problems = load_problems(DatasetSpec(name="embedded_code", split="train", limit=prompts)).problems

@@ -62,8 +62,8 @@ def _program_of(problem, squared=False):
 
 
 def test_code_dataset_gives_code_problems_whose_tests_the_sandbox_runs():
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
+    from cluster.data.spec import DatasetSpec
+    from cluster.data.loaders import load_problems
     from cluster.scoring import score_texts
 
     ps = load_problems(DatasetSpec(name="embedded_code", split="test", limit=3)).problems
