@@ -1,8 +1,9 @@
 """Procedural program synthesis: write the integer function that two input/output examples come from.
 
 The embedded code task (`model.embedded.task: code`, configs/local_code.yaml). Every problem is a linear function
-f(x) = a*x + b (a in 1..9, b in 0..99); the prompt shows f(0) and f(1), the answer is a Python function, and the
-reward is the code sandbox (rewards/code.py) running it against asserts on the shown points and on hidden ones.
+f(x) = a*x + b (a in 1..9, b in 10..89, so f(0) and f(1) both have two digits); the prompt shows f(0) and f(1),
+the answer is a Python function, and the reward is the code sandbox (rewards/code.py) running it against asserts
+on the shown points and on hidden ones.
 
     Q: f(0)=19 f(1)=27
     A: # 27-19=8                        worked: the slope as a difference, in a comment line
@@ -10,7 +11,7 @@ reward is the code sandbox (rewards/code.py) running it against asserts on the s
     A: def f(x): return 8*x+19          direct guess
 
 Why it suits a tiny model and RL, like the arithmetic task: b is a copy, and a = f(1) - f(0) is one subtraction
-whose result is a single digit, so written out in a comment it is reliable, while a direct guess is right only
+whose result is a single digit (every number sits at a fixed position, which a 3-layer model learns quickly), so written out in a comment it is reliable, while a direct guess is right only
 `direct_right` of the time. The corpus's wrong answers are the plausible ones: a slope off by one (a slip in the
 subtraction, or a guess), the intercept dropped (`8*x`), and `8*x*x+19`, which fits both shown examples and only
 the hidden asserts catch. Difficulty: "borrow" when the units digit of f(1) is below that of f(0).
@@ -28,8 +29,8 @@ from cluster.embedded.tokenizer import check_text
 
 PROMPT_TEMPLATE = "Q: {question}\nA: "
 SPLITS = ("train", "test")
-TEST_SHARE = 5  # one problem in TEST_SHARE (by hash) is held out: 900 problems, ~180 held out
-SLOPES, INTERCEPTS = range(1, 10), range(0, 100)
+TEST_SHARE = 5  # one problem in TEST_SHARE (by hash) is held out: 720 problems, ~144 held out
+SLOPES, INTERCEPTS = range(1, 10), range(10, 90)
 TEST_POINTS = (0, 1, 2, 3, 7)  # the shown examples and three hidden points
 
 
@@ -96,7 +97,7 @@ def problems(split: str, n: int, seed: int) -> list[CodeProblem]:
 
 
 def program(a: int, b: int, squared: bool = False) -> str:
-    """`def f(x): return a*x+b` (no `+b` when b is 0), or `a*x*x+b` when squared."""
+    """`def f(x): return a*x+b` (no `+b` when b is 0: the dropped intercept), or `a*x*x+b` when squared."""
     body = f"{a}*x*x" if squared else f"{a}*x"
     return f"def f(x): return {body}+{b}" if b else f"def f(x): return {body}"
 
@@ -112,7 +113,7 @@ def solution(p: CodeProblem, rng: random.Random, mix: CodeMix) -> tuple[str, boo
         return program(p.a, p.b), False, True
     kind = rng.randrange(3)  # the plausible wrong guesses, equally often
     text = program(off, p.b) if kind == 0 else program(p.a, 0) if kind == 1 else program(p.a, p.b, squared=True)
-    return text, False, kind == 1 and p.b == 0  # dropping a zero intercept is no error
+    return text, False, False
 
 
 def corpus(n: int, seed: int, mix: CodeMix) -> list[dict]:
