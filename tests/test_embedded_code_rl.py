@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_rl_raises_heldout_pass_rate_of_the_code_task(tmp_path):
-    overrides = ["train.steps=STEPS", "eval.support.n=32", "eval.support.problems=20",
+    overrides = ["train.steps=15", "eval.support.n=32", "eval.support.problems=20",
                  f"output.dir={tmp_path}", "output.name=ci", "output.tensorboard=false"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, "-m", "cluster.cli", "train", "configs/local_code.yaml", *overrides],
