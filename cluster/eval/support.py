@@ -26,7 +26,7 @@ def support_eval(pool, encoder, problems: list, support_cfg, sampling, seed: int
     from rewards.math import is_equivalent
 
     # votes group by the math verifier's equivalence; programs (code) by their text without comments
-    equiv = is_equivalent if any(p.kind == "math" for p in kept) else str.__eq__
+    equiv = is_equivalent if any(p.kind == "math" for p in problems[:support_cfg.problems]) else str.__eq__
     block = summarize({"heldout": results}, default_ks(support_cfg.n), equiv=equiv, n_resamples=200)
     correct = [sum(r.correct) for r in results]
     return {"n": support_cfg.n, "problems": len(results), "correct_per_problem": correct,
