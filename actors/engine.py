@@ -51,7 +51,9 @@ def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
 class RolloutEngine:
     """Generates samples with sampled-token log-probs; loads pushed weights without a restart."""
 
-    def __init__(self, model_path: str, cfg: RolloutConfig, engine_index: int = 0):
+    def __init__(self, model_path: str, cfg: RolloutConfig, engine_index: int = 0, tools: list | None = None):
+        """`tools`: tools.base.Tool instances (the cluster builds them from rollout.tools); with any, generate()
+        runs multi-turn rollouts (actors/multiturn.py)."""
         _set_vllm_env(cfg)
         from vllm import LLM
 
@@ -70,6 +72,11 @@ class RolloutEngine:
             logprobs_mode=cfg.logprobs_mode, use_tqdm_on_load=False, **extra)  # no per-engine loading bar in the log
         self._version = 0
         self.receiver = CollectiveReceiver(self.llm)
+        self.multiturn = None
+        if tools:
+            from actors.multiturn import MultiTurnGenerator
+
+            self.multiturn = MultiTurnGenerator(self.llm, tools, cfg.max_turns, cfg.max_obs_tokens)
 
     # --- generation -------------------------------------------------------------------------------------
     def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig,
@@ -87,6 +94,9 @@ class RolloutEngine:
         self._check_lengths(prompt_token_ids, indices)
         if not prompt_token_ids:
             return []
+        if self.multiturn is not None:
+            seeds = [None if sampling.seed is None else sampling.seed + i * sampling.n for i in indices]
+            return self.multiturn.generate(prompt_token_ids, indices, sampling, self._version, seeds)
         prompts = [{"prompt_token_ids": list(ids)} for ids in prompt_token_ids]
         outputs = self.llm.generate(prompts, sampling_params(sampling, indices), use_tqdm=False)
         if not sampling.stop:  # not detokenized by vLLM: decode each response once, as vLLM's own text would be

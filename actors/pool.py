@@ -45,13 +45,14 @@ class RolloutPool:
     """Generation over N engine actors, weight pushes to all of them, recovery of restarted engines."""
 
     def __init__(self, model_path: str, cfg: RolloutConfig, actor_options: list[dict] | None = None,
-                 ready_timeout_s: float = 600.0):
+                 ready_timeout_s: float = 600.0, tools: list | None = None):
+        """`tools`: tools.base.Tool instances given to every engine (multi-turn rollouts); None: single turn."""
         if actor_options is not None and len(actor_options) != cfg.num_engines:
             raise ValueError(f"got {len(actor_options)} actor_options for rollout.num_engines={cfg.num_engines}; "
                              "pass one options dict per engine (cluster.placement builds them)")
         self.cfg, self.ready_timeout_s = cfg, ready_timeout_s
         options = actor_options or [{} for _ in range(cfg.num_engines)]
-        self.engines = [RolloutEngineActor.options(**self._actor_options(o)).remote(model_path, cfg, i)
+        self.engines = [RolloutEngineActor.options(**self._actor_options(o)).remote(model_path, cfg, i, tools)
                         for i, o in enumerate(options)]
         ray.get([e.health.remote() for e in self.engines], timeout=ready_timeout_s)
         self._version = 0

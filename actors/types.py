@@ -15,6 +15,9 @@ class Sample:
     logprobs: list[float]  # log-prob of each sampled response token, len == len(response_ids)
     finish_reason: Literal["stop", "length"]
     version: int  # policy version of the weights that generated it
+    # Multi-turn rollouts with tools (actors/multiturn.py); None in single-turn ones, where every token is the model's.
+    loss_mask: list[int] | None = None  # 1: model-written (log-prob from the engine), 0: tool observation
+    tool_stats: dict | None = None  # calls, errors, timeouts, seconds (tool time), turns
 
 
 class StaleWeightsError(RuntimeError):

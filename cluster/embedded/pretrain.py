@@ -47,7 +47,10 @@ class PretrainConfig:
 
     def key(self) -> str:
         """Short hash of the settings (and CACHE_VERSION): the cache directory name."""
-        blob = json.dumps({"version": CACHE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
+        settings = dataclasses.asdict(self)
+        if not settings["mix"]["tool"]:  # added later: priors without tool calls keep their cache keys
+            del settings["mix"]["tool"]
+        blob = json.dumps({"version": CACHE_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

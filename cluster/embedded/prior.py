@@ -10,7 +10,9 @@ from pathlib import Path
 from cluster.embedded.pretrain import PretrainConfig, cached_stats, pretrain
 from cluster.embedded.tasks import DEFAULT_DIGITS, CorpusMix
 
-PRIORS = {"natural": "marker", "no_answer_form": "none"}  # model.embedded.prior -> the corpus answer form
+# model.embedded.prior -> the corpus mix: 'tool' also answers some problems with a calculator call
+PRIORS = {"natural": {"answer_form": "marker"}, "no_answer_form": {"answer_form": "none"},
+          "tool": {"answer_form": "marker", "tool": 0.15}}
 
 
 def pretrain_config(embedded, seed: int) -> PretrainConfig:
@@ -18,7 +20,7 @@ def pretrain_config(embedded, seed: int) -> PretrainConfig:
     are Literals of the config schema, checked when the config loads (the only task is 'arith')."""
     return PretrainConfig(size=embedded.size, seed=seed, steps=embedded.pretrain_steps, lr=embedded.pretrain_lr,
                           batch=embedded.pretrain_batch, corpus_size=embedded.corpus_size, digits=DEFAULT_DIGITS,
-                          mix=CorpusMix(answer_form=PRIORS[embedded.prior]))
+                          mix=CorpusMix(**PRIORS[embedded.prior]))
 
 
 def prepare_prior(embedded, seed: int = 0, progress: bool = True) -> Path:
