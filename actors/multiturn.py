@@ -160,7 +160,7 @@ class MultiTurnGenerator:
             r.stats["timeouts"] += status == "timeout"
             remaining = sampling.max_tokens - len(r.response_ids)
             obs = self._observation_ids(tool, result, remaining)
-            r.add(obs, None, self.tokenizer.decode(obs))
+            r.add(obs, None, self.tokenizer.decode(obs, skip_special_tokens=True))
             if len(r.response_ids) >= sampling.max_tokens:
                 r.finish_reason = "length"
             else:

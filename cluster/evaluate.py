@@ -117,7 +117,10 @@ class ModelEval:
         self.layout = build_layout(SimpleNamespace(rollout=cfg.rollout, ray=cfg.ray,
                                                    learner=SimpleNamespace(num_ranks=0)))
         try:
-            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
+            from tools.registry import build_tools
+
+            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
+                                    tools=build_tools(cfg.rollout.tools) or None)
         except BaseException:
             self.layout.release()
             raise

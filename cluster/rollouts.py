@@ -68,3 +68,20 @@ def rollout_metrics(problems: list, groups: list[list], rewards: list[float]) ->
         for src, rs in by_source.items():
             out[f"accuracy/{src}"] = mean(1.0 if r > 0.5 else 0.0 for r in rs)
     return out
+
+
+def tool_metrics(groups: list[list]) -> dict:
+    """Per-step tool use of multi-turn rollouts (empty for single-turn ones): share of samples that called a
+    tool, calls per sample, errors and timeouts per call, tool seconds per sample, model tokens per sample."""
+    flat = [s for samples in groups for s in samples if getattr(s, "tool_stats", None) is not None]
+    if not flat:
+        return {}
+    calls = sum(s.tool_stats["calls"] for s in flat)
+    return {
+        "tools/call_rate": mean(1.0 if s.tool_stats["calls"] else 0.0 for s in flat),
+        "tools/calls_per_sample": calls / len(flat),
+        "tools/errors": sum(s.tool_stats["errors"] for s in flat),
+        "tools/timeouts": sum(s.tool_stats["timeouts"] for s in flat),
+        "tools/seconds_per_sample": mean(s.tool_stats["seconds"] for s in flat),
+        "tools/model_tokens": mean(sum(s.loss_mask) for s in flat),
+    }

@@ -24,7 +24,7 @@ from cluster.data_loading import load_specs
 from cluster.overrides import ConfigError
 from cluster.policy_eval import answer_of, by_difficulty, generate_and_score, quick_summary
 from cluster.prompt_stream import PromptStream
-from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select
+from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select, tool_metrics
 from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
                              truncate_jsonl)
 from cluster.scoring import failure_summary, score_texts
@@ -65,11 +65,13 @@ class Trainer:
         from cluster.placement import build_layout
         from cluster.sync import WeightSync
         from learner.group import LearnerGroup
+        from tools.registry import build_tools
 
         self.cfg, self.run_dir, self.model_path = cfg, run_dir, model_path
         self.eval_problems = eval_problems
         self.layout = build_layout(cfg)
-        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
+        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
+                                tools=build_tools(cfg.rollout.tools) or None)
         self.group = LearnerGroup(cfg.learner, cfg.algo, model_path, actor_options=self.layout.learner_options)
         self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
         self.sync = WeightSync(self.group, self.pool, cfg.train.weight_sync)
@@ -116,6 +118,7 @@ class Trainer:
             if round_ == 0:
                 no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
                 metrics.update(rollout_metrics(problems, groups, rewards))
+                metrics.update(tool_metrics(groups))
                 self._log_samples(step, problems, groups, rewards)
             part = flatten(problems, groups, rewards)
             if not self.cfg.train.dynamic_sampling:
