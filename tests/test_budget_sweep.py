@@ -1,6 +1,6 @@
 """One generation for a token-budget sweep: cutting a sample at B gives what max_tokens=B would have produced."""
 
-from cluster.budget import cut_at_budget, needs_forcing
+from cluster.eval.budget_forcing import cut_at_budget, needs_forcing
 from record.rollout import Sample
 
 

@@ -79,13 +79,10 @@ def _imports(path) -> set[str]:
     return {n.split(".")[0] for n in names}
 
 
-def test_record_imports_numpy_only_so_actors_and_learner_can_share_it_without_importing_each_other():
+def test_record_imports_numpy_only():
+    """The record must stay importable by actors/ and learner/ without torch, vLLM or Ray (the package rules
+    themselves are checked by test_import_graph)."""
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parent.parent
-    ours = {"actors", "learner", "cluster", "rewards", "record"}
-    assert all(_imports(p) & ours <= {"record"} and "torch" not in _imports(p) for p in (repo / "record").glob("*.py"))
-    for pkg, banned in (("actors", {"learner", "cluster"}), ("learner", {"actors", "cluster"}),
-                        ("rewards", ours - {"rewards"})):
-        hits = [p.name for p in (repo / pkg).rglob("*.py") if _imports(p) & banned]
-        assert hits == [], f"{pkg} imports {banned}: {hits}"
+    files = list((Path(__file__).resolve().parent.parent / "record").glob("*.py"))
+    assert files and all(_imports(p) <= {"__future__", "collections", "dataclasses", "numpy"} for p in files)

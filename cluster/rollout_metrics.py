@@ -5,7 +5,7 @@ from collections import defaultdict
 from statistics import mean
 
 
-def rollout_metrics(problems: list, groups: list, rewards: list[float]) -> dict:
+def sample_metrics(problems: list, groups: list, rewards: list[float]) -> dict:
     """Reward, accuracy, response length, clipped fraction, version spread; overall and per source.
     groups[i] (a record Group) answers problems[i]; rewards are flat in group order."""
     flat = [(problems[i], s) for i, samples in enumerate(groups) for s in samples]
