@@ -21,7 +21,9 @@ import concurrent.futures as cf
 import time
 from dataclasses import dataclass, field
 
-from actors.types import Sample
+import numpy as np
+
+from record.rollout import Group, Sample, ids_array
 
 SEED_STRIDE = 1_000_003  # turn t of a sample is seeded with its seed + t * SEED_STRIDE: distinct streams
 
@@ -100,7 +102,7 @@ class MultiTurnGenerator:
         return ids[:remaining]
 
     def generate(self, prompt_token_ids: list[list[int]], indices: list[int], sampling, version: int,
-                 seeds: list[int | None]) -> list[list[Sample]]:
+                 seeds: list[int | None]) -> list[Group]:
         """n samples per prompt, as RolloutEngine.generate; seeds[i] seeds prompt i's samples (seed + j)."""
         engine = self.llm.llm_engine
         rollouts: dict[int, _Rollout] = {}
@@ -119,13 +121,12 @@ class MultiTurnGenerator:
                 cf.wait(list(pending), timeout=max(0.0, min(d for _, _, d in pending.values()) - time.monotonic()),
                         return_when=cf.FIRST_COMPLETED)
             self._collect(engine, rollouts, sampling, pending)
-        groups: list[list[Sample]] = [[] for _ in indices]
+        groups = [Group(ids_array(ids), [], idx, idx) for idx, ids in zip(indices, prompt_token_ids)]
         for key in sorted(rollouts):
             r = rollouts[key]
-            groups[key // sampling.n].append(Sample(
-                prompt_index=r.prompt_index, prompt_ids=r.prompt_ids, response_ids=r.response_ids,
-                text="".join(r.texts), logprobs=r.logprobs, finish_reason=r.finish_reason, version=version,
-                loss_mask=r.loss_mask, tool_stats=dict(r.stats, turns=r.turns)))
+            groups[key // sampling.n].samples.append(Sample(
+                ids_array(r.response_ids), np.asarray(r.logprobs, np.float32), np.asarray(r.loss_mask, bool),
+                r.finish_reason, version, "".join(r.texts), tools=dict(r.stats, turns=r.turns)))
         return groups
 
     def _turn_done(self, engine, rollouts, key: int, out, sampling, pending) -> None:

@@ -20,15 +20,16 @@ from pathlib import Path
 
 from cluster import checkpoint as ckpt
 from cluster.config import RunConfig, to_yaml
-from cluster.data_loading import load_specs
-from cluster.overrides import ConfigError
-from cluster.policy_eval import answer_of, by_difficulty, generate_and_score, quick_summary
-from cluster.prompt_stream import PromptStream
-from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select, tool_metrics
+from cluster.config_error import ConfigError
+from cluster.data.loaders import load_specs
+from cluster.data.prompt_stream import PromptStream
+from cluster.eval.heldout import answer_of, by_difficulty, generate_and_score, quick_summary
+from cluster.rollout_metrics import sample_metrics, tool_metrics
 from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
                              truncate_jsonl)
 from cluster.scoring import failure_summary, score_texts
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
+from record.rollout import RolloutBatch
 from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
@@ -63,7 +64,7 @@ class Trainer:
         from actors.pool import RolloutPool
         from actors.prompts import PromptEncoder
         from cluster.placement import build_layout
-        from cluster.sync import WeightSync
+        from cluster.weight_sync import WeightSync
         from learner.group import LearnerGroup
         from tools.registry import build_tools
 
@@ -93,9 +94,9 @@ class Trainer:
         return self.cfg.sampling.model_copy(update={"seed": self.cfg.train.seed * 7919 + step * 101 + round_ * 17})
 
     def rollout(self, step: int) -> dict:
-        """Generate and score one step's batch (with DAPO refill rounds); returns batch + metrics."""
+        """Generate and score one step's batch (with DAPO refill rounds); returns the rollout record + metrics."""
         t0 = time.perf_counter()
-        batch, metrics, offset = None, {}, 0
+        batch, metrics = None, {}
         all_rewards, no_answer = [], None
         for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
             problems = self.stream.next_batch()
@@ -117,24 +118,28 @@ class Trainer:
             all_rewards += rewards
             if round_ == 0:
                 no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
-                metrics.update(rollout_metrics(problems, groups, rewards))
+                metrics.update(sample_metrics(problems, groups, rewards))
                 metrics.update(tool_metrics(groups))
                 self._log_samples(step, problems, groups, rewards)
-            part = flatten(problems, groups, rewards)
+            part = RolloutBatch(groups)
+            part.set_rewards([float(r) for r in rewards])
+            for g, p in zip(part.groups, problems):
+                g.problem = p.id
             if not self.cfg.train.dynamic_sampling:
                 batch = part
                 break
             from learner.dynamic_sampling import filter_groups
 
-            keep, kept_groups = filter_groups(part["rewards"], part["group_ids"])
+            gids = part.group_ids()
+            keep, kept_groups = filter_groups(part.rewards(), gids)
             self.counters["dynamic_sampling_groups_dropped"] += len(problems) - kept_groups
-            batch = concat(batch, select(part, keep), offset)
-            offset += len(problems)
-            if len(set(batch["group_ids"])) >= self.cfg.train.prompts_per_step:
-                batch = first_groups(batch, self.cfg.train.prompts_per_step)  # a constant batch size (DAPO)
+            kept = part.keep_groups({gids[i] for i in keep})
+            batch = kept if batch is None else batch.extend(kept)
+            if len(batch.groups) >= self.cfg.train.prompts_per_step:
+                batch = batch.first_groups(self.cfg.train.prompts_per_step)  # a constant batch size (DAPO)
                 break
         metrics["time/rollout"] = time.perf_counter() - t0
-        metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
+        metrics["rollout/groups_trained"] = len(batch.groups) if batch else 0
         signal = {"constant": constant_reward(all_rewards), "no_answer": no_answer}
         return {"batch": batch, "metrics": metrics, "signal": signal}
 
@@ -182,7 +187,7 @@ class Trainer:
         self.evals[tag] = summary
         support = self.cfg.eval.support
         if support.n and tag in ("before", "after"):
-            from cluster.support import support_eval
+            from cluster.eval.support import support_eval
 
             self.evals[f"support_{tag}"] = support_eval(
                 self.pool, self.encoder, self.eval_problems, support, self.cfg.sampling,
@@ -194,7 +199,7 @@ class Trainer:
         # The stream position is after any prefetched batch, which is saved whole: in async mode it was
         # generated by the previous policy, so regenerating it after a resume would not reproduce it.
         state = {"step": self.step, "version": self.version, "stream": self.stream.state(),
-                 "pending": self.pending,
+                 "pending": self.pending and {**self.pending, "batch": self.pending["batch"].to_plain()},
                  "counters": self.counters, "evals": self.evals}
 
         def write(tmp: Path) -> None:
@@ -215,6 +220,8 @@ class Trainer:
         self.stream.load_state(state["stream"])
         self.counters, self.evals = {**COUNTERS, **state["counters"]}, state["evals"]
         self.pending = state["pending"]
+        if self.pending is not None:
+            self.pending["batch"] = RolloutBatch.from_plain(self.pending["batch"])
         self.sync.push(self.version)  # engines start from the base model; bring them to the restored policy
         self.drop_unsaved_logs()
 
@@ -290,13 +297,14 @@ class Trainer:
     def _staleness(self, batch: dict | None) -> int:
         """Versions between the policy about to train and the oldest sample; more than the schedule allows is a
         bug in the loop, not something to train through."""
-        if not batch or not batch.get("versions"):
+        versions = batch.versions() if batch else []
+        if not versions:
             return 0
-        lag = self.version - min(batch["versions"])
+        lag = self.version - min(versions)
         allowed = 1 if self.cfg.train.schedule == "async" else 0
-        if lag > allowed or min(batch["versions"]) < 0:
+        if lag > allowed or min(versions) < 0:
             raise RuntimeError(f"step {self.step}: training policy v{self.version} on samples of versions "
-                               f"{sorted(set(batch['versions']))}; train.schedule={self.cfg.train.schedule!r} "
+                               f"{sorted(set(versions))}; train.schedule={self.cfg.train.schedule!r} "
                                f"allows {allowed} version(s) of lag")
         return lag
 
@@ -354,7 +362,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
 
 def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, resume: bool, log) -> int:
     from cluster.preflight import check_integrations, check_prompts
-    from cluster.report import write_report
+    from cluster.run_report import write_report
     from cluster.runtime import init_ray, link_prior, resolve_model
 
     t0 = time.time()

@@ -29,6 +29,7 @@ EXPECTED = {
     "bench_budget_sweep.py": [r"largest accuracy difference between the two ways: [\d.]+",
                               r"cost ratio separate / prefix: [\d.]+x"],
     "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms"],
+    "bench_record.py": [r"train +[\d,]+ +[\d,]+ +[\d.]+", r"total +[\d,]+ +[\d,]+ +[\d.]+"],
 }
 
 
