@@ -53,7 +53,23 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     out = [plot_training_curves(metrics, run_dir / "plots" / "training.png", keys=keys, titles=titles,
                                 points=points)]
     out.append(plot_training_curves(metrics, run_dir / "plots" / "all_metrics.png"))
+    tool_keys = [k for k in ("accuracy", "tools/call_rate", "tools/model_tokens", "tools/calls_per_sample",
+                             "tools/errors", "tools/timeouts", "tools/seconds_per_sample") if rows and k in rows[-1]]
+    if "tools/call_rate" in tool_keys:  # multi-turn rollouts with tools
+        out.append(plot_training_curves(metrics, run_dir / "plots" / "tools.png", keys=tool_keys))
     return out
+
+
+def tool_use(run_dir: Path, tag: str) -> dict:
+    """Share of held-out samples that called a tool and their mean model-written tokens, from eval_<tag>.jsonl
+    (empty when the run used no tools)."""
+    path = run_dir / f"eval_{tag}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    rows = [r for r in rows if "tool_calls" in r]
+    if not rows:
+        return {}
+    return {f"tool_call_rate_{tag}": sum(r["tool_calls"] > 0 for r in rows) / len(rows),
+            f"mean_model_tokens_{tag}": sum(r["model_tokens"] for r in rows) / len(rows)}
 
 
 def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
@@ -68,6 +84,7 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
         "phase_seconds": seconds,
         "steps": cfg.train.steps,
         "evals": evals,
+        **tool_use(run_dir, "before"), **tool_use(run_dir, "after"),
     }
     plots = []
     if "support_before" in evals and "support_after" in evals:

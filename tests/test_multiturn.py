@@ -14,7 +14,8 @@ import ray
 
 from actors.config import RolloutConfig, SamplingConfig
 from actors.pool import RolloutPool
-from cluster.embedded.tasks import CALL_CLOSE, CALL_OPEN, OBS_CLOSE, OBS_OPEN, CorpusMix, problems
+from cluster.embedded.tasks import CALL_CLOSE, CALL_OPEN, OBS_CLOSE, OBS_OPEN, problems
+from tiny_models import tool_prior
 from tools.calculator import Calculator
 
 pytestmark = pytest.mark.slow
@@ -37,11 +38,7 @@ class SlowCalculator(Calculator):
 
 @pytest.fixture(scope="module")
 def prior():
-    """A 43K-parameter prior whose corpus answers half the problems with a calculator call (~20 s, cached)."""
-    from cluster.embedded.pretrain import PretrainConfig, pretrain
-
-    cfg = PretrainConfig(size="tiny", steps=400, corpus_size=4000, mix=CorpusMix(tool=0.5))
-    return str(pretrain(cfg, "/tmp/rlvr-test-priors", progress=False))
+    return tool_prior()
 
 
 @pytest.fixture(scope="module")

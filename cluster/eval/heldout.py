@@ -46,7 +46,8 @@ def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
                                                              if "difficulty" in p.meta else {}),
                          "prompt": p.prompt, "completion": s.text,
                          "extracted": a, "reward": r, "tokens": len(s.response_ids),
-                         "finish_reason": s.finish_reason, "version": s.version})
+                         "finish_reason": s.finish_reason, "version": s.version,
+                         **({"model_tokens": s.num_loss_tokens, "tool_calls": s.tools["calls"]} if s.tools else {})})
     return results, rows
 
 
