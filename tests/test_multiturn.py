@@ -111,7 +111,7 @@ def test_model_token_logprobs_match_a_transformers_forward_over_the_whole_sequen
         with torch.no_grad():
             logits = model(input_ids=ids).logits[0, len(g.prompt_ids) - 1:-1]
         ref = torch.log_softmax(logits, -1).gather(-1, ids[0, len(g.prompt_ids):, None]).squeeze(-1)
-        mask = torch.from_numpy(s.loss_mask)
+        mask = torch.tensor(s.loss_mask)
         worst = max(worst, (ref[mask] - torch.tensor(s.logprobs)[mask]).abs().max().item())
         checked += 1
     assert checked >= 2 and worst < TOL, (checked, worst)

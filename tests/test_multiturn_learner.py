@@ -75,7 +75,7 @@ def reference_step(prior, record: RolloutBatch, tool_tokens_in_loss: bool) -> di
             logits = model(input_ids=ids).logits[0, len(g.prompt_ids) - 1:-1]  # (R, V)
             logits.retain_grad()
             logp = torch.log_softmax(logits, -1).gather(-1, ids[0, len(g.prompt_ids):, None]).squeeze(-1)
-            keep = torch.ones(len(logp), dtype=torch.bool) if tool_tokens_in_loss else torch.from_numpy(s.loss_mask)
+            keep = torch.ones(len(logp), dtype=torch.bool) if tool_tokens_in_loss else torch.tensor(s.loss_mask)
             terms.append((-a * torch.exp(logp - logp.detach())[keep]).sum())
             n_tokens += int(keep.sum())
             terms[-1].logits = logits  # kept for the zero-gradient check below
@@ -83,7 +83,7 @@ def reference_step(prior, record: RolloutBatch, tool_tokens_in_loss: bool) -> di
     loss.backward()
     if not tool_tokens_in_loss:  # d loss / d logits is exactly zero at every tool token
         for t, s in zip(terms, record.samples()):
-            assert t.logits.grad[torch.from_numpy(~s.loss_mask)].abs().max(initial=0.0) == 0.0
+            assert t.logits.grad[torch.tensor(~s.loss_mask)].abs().sum().item() == 0.0
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     return {k: v.detach() for k, v in model.state_dict().items()}

@@ -98,3 +98,36 @@ def test_rollout_config_refuses_repeated_tools():
     with pytest.raises(ValueError, match="max_turns"):
         RolloutConfig(max_turns=0)
     assert ToolError.__mro__[1] is Exception
+
+
+def test_train_and_eval_configs_accept_the_same_tool_settings():
+    from cluster.config import load_config
+    from cluster.eval.config import load_eval_config
+
+    run = load_config("configs/local_tool.yaml")
+    (calc,) = build_tools(run.rollout.tools)
+    assert (calc.name, calc.close_tag, run.rollout.max_turns, run.rollout.max_obs_tokens) == ("calculator", ";", 3, 16)
+    ev = load_eval_config("configs/eval_local.yaml", ["model.path=/x", "rollout.tools=[{name: python}]",
+                                                      "rollout.max_turns=2"])
+    assert [t.name for t in build_tools(ev.rollout.tools)] == ["python"] and ev.rollout.max_turns == 2
+
+
+def test_tool_metrics_count_calls_errors_timeouts_and_model_tokens():
+    import numpy as np
+
+    from cluster.rollout_metrics import tool_metrics
+    from record.rollout import Group, Sample
+
+    def sample(mask, calls, errors=0, timeouts=0, seconds=0.0):
+        n = len(mask)
+        return Sample(np.zeros(n, np.int32), np.zeros(n, np.float32), np.array(mask, bool), "stop", 0,
+                      tools={"calls": calls, "errors": errors, "timeouts": timeouts, "seconds": seconds, "turns": 1})
+
+    groups = [Group(np.array([1], np.int32), [sample([1, 1, 0, 0, 1], 1, errors=1, seconds=0.5),
+                                              sample([1, 1, 1], 0)]),
+              Group(np.array([1], np.int32), [sample([1, 0, 1, 0, 1], 2, timeouts=1, seconds=1.5),
+                                              sample([1], 0)])]
+    m = tool_metrics(groups)
+    assert m == {"tools/call_rate": 0.5, "tools/calls_per_sample": 0.75, "tools/errors": 1, "tools/timeouts": 1,
+                 "tools/seconds_per_sample": 0.5, "tools/model_tokens": 2.5}
+    assert tool_metrics([Group(np.array([1], np.int32), [Sample.model_written([5], [-1.0], "stop", 0)])]) == {}
