@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster.embedded.tasks import CorpusMix, corpus
+from cluster.embedded.tasks import TOOL_FORMAT, CorpusMix, corpus
 
 CACHE_VERSION = 1  # bump when the corpus or training code changes what a given config produces
 DONE_FILE = "prior.json"  # written last: a directory without it is an interrupted run
@@ -50,6 +50,8 @@ class PretrainConfig:
         settings = dataclasses.asdict(self)
         if not settings["mix"]["tool"]:  # added later: priors without tool calls keep their cache keys
             del settings["mix"]["tool"]
+        else:
+            settings["tool_format"] = TOOL_FORMAT
         blob = json.dumps({"version": CACHE_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

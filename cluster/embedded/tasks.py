@@ -34,9 +34,12 @@ SPLITS = ("train", "test")
 TEST_SHARE = 10  # one problem in TEST_SHARE (by hash) is held out
 DEFAULT_DIGITS = 3
 ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answer_form' never does
-# Calculator calls of the 'tool' prior, in the characters of the vocabulary: `?345+678;` is the call, `=1023.`
-# the observation the tool appends (rollout.tools in configs/local_tool.yaml uses the same tags).
-CALL_OPEN, CALL_CLOSE, OBS_OPEN, OBS_CLOSE = "?", ";", "=", "."
+# Calculator calls of the 'tool' prior, in the characters of the vocabulary: `?345+678;` is the call and
+# `#### 1023` the observation the tool appends, its result written as the final answer (rollout.tools in
+# configs/local_tool.yaml uses the same tags). A first format, `=1023.` followed by the model's own `#### 1023`,
+# needed the tiny prior to copy the result, which 600 pre-training steps did not teach reliably.
+CALL_OPEN, CALL_CLOSE, OBS_OPEN, OBS_CLOSE = "?", ";", f"{ANSWER_MARKER} ", ""
+TOOL_FORMAT = 2  # in the prior's cache key (with a tool share): bump when the call format changes
 
 
 @dataclass(frozen=True)
@@ -162,16 +165,16 @@ def dropped_carry(p: Addition) -> int:
     return sum((p.a // 10 ** i % 10 + p.b // 10 ** i % 10) % 10 * 10 ** i for i in range(digits))
 
 
-def tool_solution(p: Addition, answer_form: str = "marker") -> str:
-    """A calculator call, the observation the tool answers with, then the final answer copied from it."""
-    return f"{CALL_OPEN}{p.question}{CALL_CLOSE}{OBS_OPEN}{p.answer}{OBS_CLOSE} {final_answer(p.answer, answer_form)}"
+def tool_solution(p: Addition) -> str:
+    """A calculator call and the observation the tool answers with (the final answer line)."""
+    return f"{CALL_OPEN}{p.question}{CALL_CLOSE}{OBS_OPEN}{p.answer}{OBS_CLOSE}"
 
 
 def solution(p: Addition, rng: random.Random, mix: CorpusMix) -> tuple[str, bool, bool]:
     """One response to `p` drawn from the corpus mix: (text, is_cot, is_correct)."""
     digits = len(str(max(p.a, p.b)))
     if mix.tool and rng.random() < mix.tool:  # no draw at tool=0: the other priors' corpora stay as they were
-        return tool_solution(p, mix.answer_form), False, True
+        return tool_solution(p), False, True
     is_cot, wrong = rng.random() < mix.cot, rng.random() < mix.wrong
     if is_cot:
         slip = rng.randrange(digits) if wrong else None
