@@ -131,3 +131,25 @@ def test_tool_metrics_count_calls_errors_timeouts_and_model_tokens():
     assert m == {"tools/call_rate": 0.5, "tools/calls_per_sample": 0.75, "tools/errors": 1, "tools/timeouts": 1,
                  "tools/seconds_per_sample": 0.5, "tools/model_tokens": 2.5}
     assert tool_metrics([Group(np.array([1], np.int32), [Sample.model_written([5], [-1.0], "stop", 0)])]) == {}
+
+
+def test_tool_prior_corpus_calls_the_calculator_and_other_priors_keep_their_cache_keys():
+    import dataclasses
+    import hashlib
+    import json
+
+    from cluster.embedded.pretrain import CACHE_VERSION, PretrainConfig
+    from cluster.embedded.tasks import CALL_CLOSE, CALL_OPEN, CorpusMix, corpus
+
+    rows = corpus(200, 0, CorpusMix(tool=0.5))
+    calls = [r for r in rows if r["response"].startswith(CALL_OPEN)]
+    assert 60 < len(calls) < 140 and all(r["correct"] for r in calls)
+    tool = Calculator(open_tag=CALL_OPEN, close_tag=CALL_CLOSE)
+    for r in calls:  # the corpus shows what the calculator answers
+        call, obs = r["response"].split(CALL_CLOSE)
+        assert obs == f"#### {tool.run(call[1:])[0]}" == f"#### {r['answer']}"
+    assert corpus(50, 0, CorpusMix()) == corpus(50, 0, CorpusMix(tool=0.0))
+    plain = dataclasses.asdict(PretrainConfig())
+    del plain["mix"]["tool"]  # the key as it was before the tool share existed
+    old = hashlib.sha256(json.dumps({"version": CACHE_VERSION, **plain}, sort_keys=True).encode()).hexdigest()[:16]
+    assert PretrainConfig().key() == old != PretrainConfig(mix=CorpusMix(tool=0.15)).key()
