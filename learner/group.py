@@ -24,6 +24,7 @@ from learner.worker import LearnerWorkerActor
 # What a rollout sample carries to a rank besides its per-token fields (learner.batching.record_samples).
 WIRE_KEYS = ("group", "prompt_len", "response", "mask")
 
+
 class LearnerHung(RuntimeError):
     """Some rank did not answer within learner.call_timeout_s."""
 
