@@ -121,7 +121,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="sampling.n")
     ap.add_argument("--prompt-len", type=int, default=15, help="mean prompt tokens (embedded arithmetic: ~15)")
     ap.add_argument("--response-len", type=int, default=17, help="mean response tokens (embedded default: ~17)")
-    ap.add_argument("--vocab", type=int, default=40, help="vocabulary size (the embedded character tokenizer: ~40)")
+    ap.add_argument("--vocab", type=int, default=28, help="vocabulary size (the embedded character tokenizer: 28)")
     ap.add_argument("--micro-batch-tokens", type=int, default=8192)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     args = ap.parse_args()

@@ -24,6 +24,7 @@ from learner.worker import LearnerWorkerActor
 # What a rollout sample carries to a rank besides its per-token fields (learner.batching.record_samples).
 WIRE_KEYS = ("group", "prompt_len", "response", "mask")
 
+
 class LearnerHung(RuntimeError):
     """Some rank did not answer within learner.call_timeout_s."""
 
@@ -165,15 +166,16 @@ class LearnerGroup:
         token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last loss token
         token_rewards[torch.arange(n), resp_lens - 1] = rewards
         metrics: dict[str, float] = {}
+        outcome = rewards  # (N,) what the outcome estimators (grpo, dr_grpo, rloo) read, unless KL joins below
         if "ref_logp" in samples[0] and not on_policy:
             old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
             kl = self.kl_fn(old_logp, _pad([s["ref_logp"] for s in samples], T)) * mask  # (N, T)
             metrics["kl_old_ref"] = float(kl.sum() / mask.sum())
             if algo.kl_in == "reward":
-                token_rewards = token_rewards - algo.kl_coef * kl
+                token_rewards, outcome = token_rewards - algo.kl_coef * kl, None
         values = _pad([s["values"] for s in samples], T) if "values" in samples[0] else None
         adv = self.adv_fn(AdvInputs(token_rewards, mask, group_ids, values, algo.gamma, algo.lam,
-                                    algo.adv_eps))  # (N, T)
+                                    algo.adv_eps, outcome))  # (N, T)
         returns = adv + values if values is not None else None  # the critic's targets, from unwhitened GAE
         if algo.advantage == "gae" and algo.gae_whiten:
             adv = whiten(adv, mask, algo.adv_eps)

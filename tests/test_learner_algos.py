@@ -93,6 +93,19 @@ def test_outcome_advantages_broadcast_over_response_tokens():
     close(A.ADVANTAGES["dr_grpo"](x), [[0.5, 0.5], [-0.5, 0.0]])
 
 
+def test_outcome_rewards_given_per_sample_equal_the_summed_token_rewards_exactly():
+    torch.manual_seed(0)
+    rewards, lens = torch.randn(6), torch.tensor([3, 1, 4, 2, 4, 1])
+    mask = (torch.arange(4)[None] < lens[:, None]).float()
+    token_r = torch.zeros(6, 4)
+    token_r[torch.arange(6), lens - 1] = rewards
+    gids = torch.tensor([0, 0, 0, 1, 1, 1])
+    for name in ("grpo", "dr_grpo", "rloo"):
+        summed = A.ADVANTAGES[name](A.AdvInputs(token_r, mask, gids, None, 1.0, 0.95, 1e-6))
+        given = A.ADVANTAGES[name](A.AdvInputs(token_r, mask, gids, None, 1.0, 0.95, 1e-6, rewards))
+        assert torch.equal(summed, given), name
+
+
 # ratio, adv -> expected loss with clip_low 0.2, clip_high 0.28 (DAPO clip-higher)
 CASES = [(1.5, 1.0, -1.28), (0.5, 1.0, -0.5), (0.5, -1.0, 0.8), (1.5, -1.0, 1.5), (1.1, 2.0, -2.2), (4.0, -1.0, 4.0)]
 
