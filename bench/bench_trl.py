@@ -62,7 +62,9 @@ def run_rlvr(args, model: str, schedule: str) -> dict:
             "startup_s": total - clock[-1]}  # engine + learner start, final checkpoint, shutdown
 
 
-def run_trl(args, model_path: str, problems: list, threads: int) -> dict:
+def run_trl(args, model_path: str, problems: list, threads: int, generation_kwargs: dict | None = None) -> dict:
+    """TRL GRPOTrainer for args.steps steps. Returns per-step wall times, reward curve, start-up, and per-step
+    generation seconds (`generate_s`: its generate-and-score call, timed around the trainer's own method)."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -99,17 +101,29 @@ def run_trl(args, model_path: str, problems: list, threads: int) -> dict:
         weight_decay=0.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0,
         beta=args.kl_coef, epsilon=0.2, loss_type="dapo", scale_rewards="group", bf16=False,
         gradient_checkpointing=False, use_cpu=True, use_vllm=False, logging_steps=1, save_strategy="no",
-        report_to="none", disable_tqdm=True, dataloader_pin_memory=False, log_completions=False)
+        report_to="none", disable_tqdm=True, dataloader_pin_memory=False, log_completions=False,
+        generation_kwargs=generation_kwargs)
     clock = Clock()
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer = GRPOTrainer(model=model, reward_funcs=[math_reward], args=config, train_dataset=data,
                           processing_class=AutoTokenizer.from_pretrained(model_path), callbacks=[clock])
+    generate_s, generate = [], trainer._generate_and_score_completions
+
+    def timed_generate(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return generate(*a, **kw)
+        finally:
+            generate_s.append(time.perf_counter() - t0)
+
+    trainer._generate_and_score_completions = timed_generate
     trainer.train()
     total = time.perf_counter() - t_start
     steps = [b - a for a, b in zip([0.0] + clock.ends, clock.ends)]
     if len(clock.rewards) != len(steps):
         raise RuntimeError(f"TRL logged {len(clock.rewards)} rewards for {len(steps)} steps; expected one per step")
-    return {"step_s": steps, "curve": list(zip(clock.ends, clock.rewards)), "startup_s": total - clock.ends[-1]}
+    return {"step_s": steps, "curve": list(zip(clock.ends, clock.rewards)), "startup_s": total - clock.ends[-1],
+            "generate_s": generate_s}
 
 
 def report(results: dict, warmup: int) -> None:
