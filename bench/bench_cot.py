@@ -23,7 +23,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -63,13 +62,7 @@ def run_rlvr(args, model: str, schedule: str) -> dict:
     update = {"sampling": cfg.sampling.model_copy(update={"min_tokens": args.max_tokens, "ignore_eos": True}),
               "train": cfg.train.model_copy(update={"zero_signal_warn_steps": 0, "zero_signal_stop_steps": 0})}
     cfg = cfg.model_copy(update=update)
-    ray = rl_common.start_ray(float(os.cpu_count()))
-    t0 = time.perf_counter()
-    try:
-        rows = rl_common.run_trainer(cfg, model, "rlvr")
-    finally:
-        ray.shutdown()
-    total = time.perf_counter() - t0
+    rows, total = rl_common.run_in_fresh_ray(cfg, model, float(os.cpu_count()))
     steps = [r["time/step"] for r in rows]
     return {"step_s": steps, "generate_s": [r["time/generate"] for r in rows],
             "train_s": [r["time/train"] for r in rows], "startup_s": total - sum(steps),

@@ -49,13 +49,7 @@ def run_rlvr(args, model: str, schedule: str) -> dict:
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                     args.lr, args.kl_coef, schedule, tempfile.mkdtemp(prefix="bench_trl_"),
                                     seed=args.seed)
-    ray = rl_common.start_ray(2.0)
-    t0 = time.perf_counter()
-    try:
-        rows = rl_common.run_trainer(cfg, model, "rlvr")
-    finally:
-        ray.shutdown()
-    total = time.perf_counter() - t0
+    rows, total = rl_common.run_in_fresh_ray(cfg, model)
     steps = [r["time/step"] for r in rows]
     clock = [sum(steps[:i + 1]) for i in range(len(steps))]
     return {"step_s": steps, "curve": list(zip(clock, [r["reward/mean"] for r in rows])),

@@ -96,6 +96,20 @@ def run_trainer(cfg, model_path: str, name: str) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+def run_in_fresh_ray(cfg, model_path: str, num_cpus: float = 2.0) -> tuple[list[dict], float]:
+    """`run_trainer` in its own private Ray runtime; returns the rows and the wall seconds of the whole run
+    (engine and learner start, steps, final checkpoint, shutdown)."""
+    import time
+
+    ray = start_ray(num_cpus)
+    t0 = time.perf_counter()
+    try:
+        rows = run_trainer(cfg, model_path, "rlvr")
+    finally:
+        ray.shutdown()
+    return rows, time.perf_counter() - t0
+
+
 def median(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
