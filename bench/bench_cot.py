@@ -114,7 +114,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=1, help="first steps left out of the medians")
     ap.add_argument("--lr", type=float, default=1e-5)
-    ap.add_argument("--micro-batch-tokens", type=int, default=4096, help="rlvr learner.micro_batch_tokens")
+    ap.add_argument("--micro-batch-tokens", type=int, default=8192,
+                    help="rlvr learner.micro_batch_tokens (the recipe's)")
     ap.add_argument("--learner-threads", type=int, default=None, help="rlvr learner.num_threads (default: the "
                                                                       "recipe's)")
     ap.add_argument("--schedules", default="sync,async", help="rlvr train.schedule values, comma-separated")
@@ -146,10 +147,11 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(model)
     prompt_len = statistics.mean(len(tok(p.prompt)["input_ids"]) for p in problems[:200])
     peak = peak_matmul_flops("fp32", os.cpu_count())
+    bf16 = peak_matmul_flops("bf16", os.cpu_count())
     print(f"model: random Llama {shape_kw}, {params / 1e6:.2f}M params; {args.prompts} prompts x {args.n} samples "
           f"x {args.max_tokens} tokens (prompts ~{prompt_len:.0f} tokens), {args.steps} steps (warm-up "
-          f"{args.warmup}); peak fp32 {peak / 1e9:.1f} GFLOP/s, bf16 {peak_matmul_flops('bf16', os.cpu_count()) / 1e9:.1f}"
-          f" GFLOP/s on {os.cpu_count()} threads; {rl_common.load_note()}", flush=True)
+          f"{args.warmup}); peak fp32 {peak / 1e9:.1f} GFLOP/s, bf16 {bf16 / 1e9:.1f} GFLOP/s on {os.cpu_count()} "
+          f"threads; {rl_common.load_note()}", flush=True)
     results = {}
     for schedule in args.schedules.split(","):
         results[f"rlvr {schedule}"] = run_rlvr(args, model, schedule)

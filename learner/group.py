@@ -87,8 +87,10 @@ class LearnerGroup:
         opts = actor_options if actor_options is not None else [{} for _ in range(m)]
         if len(opts) != m:
             raise ValueError(f"{len(opts)} actor_options for learner.num_ranks={m}; pass one dict per rank")
-        if cfg.num_threads > 1:  # OpenMP reads these when torch loads, before the actor's code runs
-            opts = [_with_env(o, OMP_NUM_THREADS=str(cfg.num_threads), OMP_WAIT_POLICY="PASSIVE") for o in opts]
+        # OpenMP reads these when torch loads, before the actor's code runs; the worker sets its thread count
+        # (num_threads None: its node's cores) and passive waits let an engine sharing the cores run.
+        opts = [_with_env(o, OMP_WAIT_POLICY="PASSIVE", **({"OMP_NUM_THREADS": str(cfg.num_threads)}
+                                                           if cfg.num_threads else {})) for o in opts]
         port = free_port()
         self.workers = [LearnerWorkerActor.options(**o).remote(cfg, algo, model_path, r, m, master_addr, port)
                         for r, o in enumerate(opts)]

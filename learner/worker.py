@@ -44,6 +44,14 @@ def ds_config(cfg: LearnerConfig, stage: int, train: bool) -> dict:
     }
 
 
+def cpu_threads(world_size: int) -> int:
+    """Default torch threads of a rank: on CPU the cores this process may use, shared by the ranks (all local in
+    CPU mode); 1 on GPU, where the host threads only feed the device."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) // world_size)
+
+
 class ValueModel(torch.nn.Module):
     """Critic: a transformer backbone and a linear value head; V at the positions that predict each token."""
 
@@ -86,8 +94,9 @@ class LearnerWorker:
 
     def __init__(self, cfg: LearnerConfig, algo: AlgoConfig, model_path: str, rank: int = 0,
                  world_size: int = 1, master_addr: str = "127.0.0.1", master_port: int = 29500):
-        os.environ["OMP_NUM_THREADS"] = str(cfg.num_threads)
-        torch.set_num_threads(cfg.num_threads)
+        threads = cfg.num_threads or cpu_threads(world_size)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         _init_distributed(rank, world_size, master_addr, master_port)
