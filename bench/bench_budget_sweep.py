@@ -4,7 +4,7 @@ generation per budget (`separate`), on the embedded prior and its held-out arith
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_budget_sweep.py            # 100 problems x 8 samples, ~2 min
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_budget_sweep.py --smoke   # tiny prior, 8 problems x 2
 
-Both runs use the real `rlvr eval` (cluster.evaluate.run_eval): the same model, data, seed and budgets, budget
+Both runs use the real `rlvr eval` (cluster.eval.harness.run_eval): the same model, data, seed and budgets, budget
 forcing on (forcing string ' ####', the embedded answer marker). Prints plain and forced accuracy per budget for
 each way, their largest difference, the seconds each run spent generating and scoring, and the cost ratio.
 Plain accuracies agree up to sampling noise: with a fixed seed a B-token generation is, up to float noise,
@@ -24,7 +24,7 @@ import rl_common  # noqa: E402
 
 
 def eval_config(model_path: str, sweep: str, problems: int, n: int, budgets: list[int], out_dir: str):
-    from cluster.eval_config import validate_eval_config
+    from cluster.eval.config import validate_eval_config
 
     return validate_eval_config({
         "model": {"path": model_path, "name": sweep},
@@ -50,7 +50,7 @@ def main() -> None:
         args.problems, args.n, args.budgets = 8, 2, [4, 16]
     budgets = sorted(set(args.budgets))
 
-    from cluster.evaluate import run_eval
+    from cluster.eval.harness import run_eval
 
     cfg = rl_common.embedded_config(prompts=8, n=args.n, max_tokens=max(budgets), micro_batch_tokens=8192,
                                     steps=1, lr=1e-4, kl_coef=0.0, schedule="sync", out_dir="/tmp")

@@ -181,7 +181,7 @@ def main() -> None:
     if args.no_trl:
         print("TRL side skipped (--no-trl): only rlvr's numbers below")
     else:
-        from cluster.data_loading import load_specs
+        from cluster.data.loaders import load_specs
 
         problems = load_specs(cfg.data.train)  # rlvr's training problems
         for t in threads:

@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_weight_sync.py --models tiny --buckets 1,4 --repeats 5
 
 One learner rank (DeepSpeed ZeRO-2) and one vLLM engine, each a Ray actor, on this machine. `push` is the
-wall time of `cluster.sync.WeightSync.push` as the training loop calls it. `bare` moves the same buckets of the
+wall time of `cluster.weight_sync.WeightSync.push` as the training loop calls it. `bare` moves the same buckets of the
 same bytes between the same two processes with nothing of ours around it:
   object_store  ray.put of each bucket dict in the learner process, ray.get in the engine process, and a plain
                 copy of every tensor into a preallocated one (standing in for the copy into the model);
@@ -128,7 +128,7 @@ def bench_model(kind: str, buckets_mb: list[float], repeats: int, tmp: str) -> l
     from actors.config import RolloutConfig
     from actors.pool import RolloutPool
     from cluster.config import WeightSyncConfig
-    from cluster.sync import WeightSync
+    from cluster.weight_sync import WeightSync
     from learner.config import AlgoConfig, LearnerConfig
     from learner.group import LearnerGroup, free_port
 

@@ -83,7 +83,7 @@ def start_ray(num_cpus: float, omp_threads: int = 1):
 
 def run_trainer(cfg, model_path: str, name: str) -> list[dict]:
     """Train `cfg.train.steps` steps with the real Trainer; returns its metrics.jsonl rows (one per step)."""
-    from cluster.data_loading import load_specs
+    from cluster.data.loaders import load_specs
     from cluster.run_dir import prepare_run_dir
     from cluster.train import Trainer
 

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify-audit", help="rlvr's math verifier, math-verify and a Qwen-style grader vs labels",
                        description="Confusion matrix, agreement, timeouts and disagreements of each grader on "
-                                   "labelled (prediction, gold, verdict) cases (cluster/verify_audit.py).")
+                                   "labelled (prediction, gold, verdict) cases (cluster/eval/verify_audit.py).")
     p.add_argument("cases", nargs="?", help="JSONL case file (default: tests/fixtures/verifier_cases.jsonl)")
     p.add_argument("--show", type=int, default=10, help="disagreements listed per grader")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per grader call")
@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cluster.datasets import DatasetError
-    from cluster.overrides import ConfigError
+    from cluster.config_error import ConfigError
+    from cluster.data.problem import DatasetError
 
     try:
         return _dispatch(args) or 0
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int | None:
     if args.command == "config":
         from cluster.config import load_config, to_yaml
-        from cluster.eval_config import is_eval_config, load_eval_config
+        from cluster.eval.config import is_eval_config, load_eval_config
         from cluster.overrides import load_yaml
 
         load = load_eval_config if is_eval_config(load_yaml(args.config)) else load_config
@@ -120,8 +120,8 @@ def _dispatch(args) -> int | None:
             print(f"rlvr: {e}", file=sys.stderr)
             return 1
     if args.command == "eval":
-        from cluster.eval_config import load_eval_config
-        from cluster.evaluate import run_eval
+        from cluster.eval.config import load_eval_config
+        from cluster.eval.harness import run_eval
 
         cfg = load_eval_config(args.config, args.overrides)
         return run_eval(cfg, address=args.address)
@@ -130,19 +130,19 @@ def _dispatch(args) -> int | None:
 
         return submit_main(args)
     if args.command == "plot":
-        from cluster.report import plot_run
+        from cluster.run_report import plot_run
 
         for path in plot_run(args.run_dir):
             print(path)
         return 0
     if args.command == "plan":
         from cluster.config import load_config
-        from cluster.planner import plan_main
+        from cluster.plan.print_plan import plan_main
 
         return plan_main(load_config(args.config, args.overrides), args.nodes, args.gpus_per_node,
                          args.gpu_memory_gib)
     if args.command == "verify-audit":
-        from cluster.verify_audit import AuditError, main as audit_main
+        from cluster.eval.verify_audit import AuditError, main as audit_main
 
         try:
             return audit_main(args.cases, args.show, args.timeout)

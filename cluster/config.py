@@ -1,6 +1,6 @@
 """The run config: one typed, frozen schema for a whole rlvr run, loaded from a YAML recipe plus overrides.
 
-Each package owns its section (actors.config, learner.config, cluster.datasets); this module composes them
+Each package owns its section (actors.config, learner.config, cluster.data.loaders); this module composes them
 with the controller's own sections and checks the rules that span sections. Everything is validated before
 any Ray actor starts.
 
@@ -14,8 +14,9 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from actors.config import RolloutConfig, SamplingConfig
-from cluster.data_config import DatasetSpec
-from cluster.overrides import ConfigError, apply_overrides, format_validation_error, load_yaml
+from cluster.config_error import ConfigError
+from cluster.data.spec import DatasetSpec
+from cluster.overrides import apply_overrides, format_validation_error, load_yaml
 from learner.config import AlgoConfig, LearnerConfig
 
 
@@ -97,7 +98,7 @@ class TrainConfig(_Section):
 
 
 class SupportConfig(_Section):
-    """pass@k / maj@k for k up to n of the prior and the final policy (cluster/support.py); n=0 turns it off."""
+    """pass@k / maj@k for k up to n of the prior and the final policy (cluster/eval/support.py); n=0 turns it off."""
 
     n: int = Field(0, ge=0, description="samples per problem before and after training (0: no support curves)")
     problems: int = Field(50, gt=0, description="the first this many held-out problems of data.eval")
@@ -107,7 +108,7 @@ class SupportConfig(_Section):
 class EvalConfig(_Section):
     """Held-out evaluation during training (before, after, every train.eval_every steps): accuracy over all
     samples and mean response length, and (eval.support) pass@k / maj@k up to n of the prior and the final policy.
-    Token budgets and bootstrap intervals are `rlvr eval`'s (cluster/eval_config.py)."""
+    Token budgets and bootstrap intervals are `rlvr eval`'s (cluster/eval/config.py)."""
 
     sampling: Optional[SamplingConfig] = Field(None, description="eval sampling; default: greedy, n=1")
     support: SupportConfig = Field(default_factory=SupportConfig, description="support vs sharpening curves")

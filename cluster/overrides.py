@@ -12,9 +12,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A recipe or override that cannot be used; the message names the key, the value and what is allowed."""
+from cluster.config_error import ConfigError
 
 
 def load_yaml(path: str | Path) -> dict:

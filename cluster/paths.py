@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 # What the hub accepts as a repo id: 'name' or 'owner/name' (letters, digits, '-', '_', '.').
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 
 @dataclass

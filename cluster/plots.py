@@ -1,7 +1,7 @@
 """PNG plots for evaluation and training (matplotlib, Agg backend: no display needed).
 
 - `plot_accuracy_vs_k`: pass@k (solid) and maj@k (dashed) against k on a log2 axis, one colour per
-  checkpoint, from `cluster.metrics.summarize` blocks.
+  checkpoint, from `cluster.eval.pass_at_k.summarize` blocks.
 - `plot_accuracy_vs_tokens`: accuracy against token budget, one line per checkpoint.
 - `plot_training_curves`: one panel per metric of a metrics.jsonl (one JSON object per step), a smoothed line
   over long noisy curves, optional extra points (held-out evaluations) on a panel.

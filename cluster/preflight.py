@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 SHOWN = 5  # offenders listed in an error
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 MIN_FREE_BYTES = 512 * 1024**2
 

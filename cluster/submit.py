@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 EXCLUDES = [".venv", ".git", "runs", ".cache", "**/__pycache__", "*.egg-info", ".whl"]

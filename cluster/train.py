@@ -20,11 +20,11 @@ from pathlib import Path
 
 from cluster import checkpoint as ckpt
 from cluster.config import RunConfig, to_yaml
-from cluster.data_loading import load_specs
-from cluster.overrides import ConfigError
-from cluster.policy_eval import answer_of, by_difficulty, generate_and_score, quick_summary
-from cluster.prompt_stream import PromptStream
-from cluster.rollouts import concat, first_groups, flatten, rollout_metrics, select
+from cluster.config_error import ConfigError
+from cluster.data.loaders import load_specs
+from cluster.data.prompt_stream import PromptStream
+from cluster.eval.heldout import answer_of, by_difficulty, generate_and_score, quick_summary
+from cluster.rollout_batch import concat, first_groups, flatten, sample_metrics, select
 from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
                              truncate_jsonl)
 from cluster.scoring import failure_summary, score_texts
@@ -63,7 +63,7 @@ class Trainer:
         from actors.pool import RolloutPool
         from actors.prompts import PromptEncoder
         from cluster.placement import build_layout
-        from cluster.sync import WeightSync
+        from cluster.weight_sync import WeightSync
         from learner.group import LearnerGroup
 
         self.cfg, self.run_dir, self.model_path = cfg, run_dir, model_path
@@ -115,7 +115,7 @@ class Trainer:
             all_rewards += rewards
             if round_ == 0:
                 no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
-                metrics.update(rollout_metrics(problems, groups, rewards))
+                metrics.update(sample_metrics(problems, groups, rewards))
                 self._log_samples(step, problems, groups, rewards)
             part = flatten(problems, groups, rewards)
             if not self.cfg.train.dynamic_sampling:
@@ -179,7 +179,7 @@ class Trainer:
         self.evals[tag] = summary
         support = self.cfg.eval.support
         if support.n and tag in ("before", "after"):
-            from cluster.support import support_eval
+            from cluster.eval.support import support_eval
 
             self.evals[f"support_{tag}"] = support_eval(
                 self.pool, self.encoder, self.eval_problems, support, self.cfg.sampling,
@@ -351,7 +351,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
 
 def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, resume: bool, log) -> int:
     from cluster.preflight import check_integrations, check_prompts
-    from cluster.report import write_report
+    from cluster.run_report import write_report
     from cluster.runtime import init_ray, link_prior, resolve_model
 
     t0 = time.time()

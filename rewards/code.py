@@ -9,7 +9,7 @@ Three processes (docs/reliability.md, "What the code reward guarantees"):
 - this process waits on both with a wall-clock timeout and reads the checker's verdict from a pipe that
   only the checker holds.
 Test formats: HumanEval (`check(entry_point)`) via `humaneval_tests`, MBPP assert lists via `mbpp_tests`,
-EvalPlus differential programs (cluster/code_tests.py): any Python test source that calls the program's
+EvalPlus differential programs (cluster/data/evalplus.py): any Python test source that calls the program's
 functions by name.
 """
 

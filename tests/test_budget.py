@@ -3,7 +3,7 @@ math extractor reads it."""
 
 import pytest
 
-from cluster.budget import (DEFAULT_FORCING, close_forced_answer, forced_completion, forced_prompt_ids, needs_forcing,
+from cluster.eval.budget_forcing import (DEFAULT_FORCING, close_forced_answer, forced_completion, forced_prompt_ids, needs_forcing,
                             strip_end_of_thinking)
 
 

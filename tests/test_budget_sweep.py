@@ -1,7 +1,7 @@
 """One generation for a token-budget sweep: cutting a sample at B gives what max_tokens=B would have produced."""
 
 from actors.types import Sample
-from cluster.budget import cut_at_budget, needs_forcing
+from cluster.eval.budget_forcing import cut_at_budget, needs_forcing
 
 
 def _sample(ids, finish="stop"):

@@ -8,9 +8,10 @@ from tiny_models import STORIES_TOKENIZER as STORIES_DIR
 from actors.config import PromptConfig
 from actors.prompts import PromptEncoder, check_round_trip
 from cluster.config import validate_config
-from cluster.data_config import DatasetSpec
-from cluster.datasets import DatasetError, load_problems
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
+from cluster.data.loaders import load_problems
+from cluster.data.problem import DatasetError
+from cluster.data.spec import DatasetSpec
 from cluster.paths import prior_cache_dir, resolve_model_path, user_cache_dir
 from cluster.preflight import check_integrations, fit_prompts
 
@@ -38,8 +39,8 @@ def test_overlong_error_shows_the_templates_share(tokenizer):
 
 
 def test_forcing_string_must_round_trip_through_the_tokenizer(tokenizer):
-    from cluster.budget import DEFAULT_FORCING
     from cluster.embedded.tokenizer import build_tokenizer
+    from cluster.eval.budget_forcing import DEFAULT_FORCING
 
     with pytest.raises(ValueError, match=r"budget_forcing.forcing=.* does not round-trip.*decodes to"):
         check_round_trip(build_tokenizer(), DEFAULT_FORCING, "budget_forcing.forcing")  # character vocab: <unk>

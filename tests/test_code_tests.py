@@ -2,7 +2,7 @@
 
 import pytest
 
-from cluster.code_tests import differential_program
+from cluster.data.evalplus import differential_program
 from rewards.code import run_tests
 
 REF = "import re\ndef f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return [x / 3, re.match('a+', 'a' * (x + 1))]\n"

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from cluster.config import load_config, validate_config
-from cluster.overrides import ConfigError, apply_overrides
+from cluster.config_error import ConfigError
+from cluster.overrides import apply_overrides
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -4,8 +4,9 @@ import textwrap
 
 import pytest
 
-from cluster.data_config import DatasetSpec
-from cluster.datasets import DatasetError, load_problems
+from cluster.data.loaders import load_problems
+from cluster.data.problem import DatasetError
+from cluster.data.spec import DatasetSpec
 from rewards.pool import VerifierPool
 
 HOOKS = textwrap.dedent('''

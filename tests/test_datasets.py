@@ -10,9 +10,11 @@ import shutil
 import pytest
 from pydantic import ValidationError
 
-from cluster.data_config import DatasetSpec
-from cluster.data_root import data_root
-from cluster.datasets import LOADERS, DatasetError, load_problems, number_gold
+from cluster.data.loaders import load_problems, number_gold
+from cluster.data.problem import DatasetError
+from cluster.data.registry import BUILTIN_FILES
+from cluster.data.root import data_root
+from cluster.data.spec import DatasetSpec
 
 DATA = data_root()  # tests/fixtures/data (tests/conftest.py)
 MANIFEST = json.loads((DATA / "MANIFEST.json").read_text())
@@ -45,7 +47,7 @@ def test_builtin_split_has_every_record_of_its_file(name, split, path):
 
 
 def test_every_registered_builtin_is_covered_by_the_count_test():
-    builtin = {(n, s) for n, ld in LOADERS.items() if hasattr(ld, "files") for s in ld.files}
+    builtin = {(n, s) for n, files in BUILTIN_FILES.items() for s in files}
     covered = {(n, s) for n, s, _ in WHOLE_FILES} | {("deepscaler", "math_train")}
     assert builtin - covered == {("mbpp", s) for s in ("test", "train", "validation", "prompt")}
 

@@ -15,8 +15,8 @@ import pytest
 
 from cluster.cli import build_parser, main
 from cluster.config import load_config
-from cluster.eval_config import load_eval_config
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
+from cluster.eval.config import load_eval_config
 from doc_examples import commands, overrides
 
 REPO = Path(__file__).resolve().parent.parent

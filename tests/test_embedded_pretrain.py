@@ -2,14 +2,14 @@
 
 import torch
 
-from cluster.embedded.pretrain import PretrainConfig, cached_stats, collate, pretrain
+from cluster.embedded.pretrain import PretrainConfig, cached_stats, pad_pairs, pretrain
 from cluster.embedded.tasks import CorpusMix
 
 TINY = dict(size="tiny", steps=40, batch=16, corpus_size=200, lr=3e-3, warmup=5)
 
 
-def test_collate_masks_prompt_and_padding_out_of_the_loss():
-    ids, mask, labels = collate([([1, 5, 6], [7, 2]), ([1, 5], [8, 9, 2])], pad_id=0)
+def test_pad_pairs_masks_prompt_and_padding_out_of_the_loss():
+    ids, mask, labels = pad_pairs([([1, 5, 6], [7, 2]), ([1, 5], [8, 9, 2])], pad_id=0)
     assert ids.tolist() == [[1, 5, 6, 7, 2], [1, 5, 8, 9, 2]]
     assert labels.tolist() == [[-100, -100, -100, 7, 2], [-100, -100, 8, 9, 2]]
     assert mask.sum().item() == 10

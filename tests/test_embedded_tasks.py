@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from cluster.embedded.tasks import (CorpusMix, Problem, columns, corpus, dropped_carry, is_correct, is_cot,
+from cluster.embedded.tasks import (Addition, CorpusMix, columns, corpus, dropped_carry, is_correct, is_cot,
                                     problems, split_of, value_of)
 
 
@@ -23,11 +23,11 @@ def test_train_and_test_splits_are_disjoint():
 def test_columns_spell_the_sum_and_a_slip_changes_it():
     rng = random.Random(0)
     for _ in range(200):
-        p = Problem(rng.randint(1000, 9999), rng.randint(1000, 9999))
+        p = Addition(rng.randint(1000, 9999), rng.randint(1000, 9999))
         assert value_of(columns(p.a, p.b, 4)) == p.answer
         assert value_of(columns(p.a, p.b, 4, slip=rng.randrange(4), slip_by=rng.choice((-1, 1)))) != p.answer
     assert value_of(columns(9999, 9999, 4, slip=1, slip_by=1)) != 19998  # 9+9+1=19 cannot slip upwards
-    assert dropped_carry(Problem(4831, 2976)) == 6707
+    assert dropped_carry(Addition(4831, 2976)) == 6707
 
 
 def test_corpus_mix_proportions_and_labels():
@@ -42,7 +42,7 @@ def test_corpus_mix_proportions_and_labels():
 
 def test_direct_answers_are_right_when_no_column_carries_and_mostly_wrong_otherwise():
     rows = corpus(4000, seed=0, mix=CorpusMix(cot=0.0, wrong=0.0, direct_carry=0.3))
-    easy = [r for r in rows if dropped_carry(Problem(*map(int, r["prompt"][3:-4].split("+")))) == r["answer"]]
+    easy = [r for r in rows if dropped_carry(Addition(*map(int, r["prompt"][3:-4].split("+")))) == r["answer"]]
     hard = [r for r in rows if r not in easy]
     assert easy and all(r["correct"] for r in easy)
     assert abs(sum(r["correct"] for r in hard) / len(hard) - 0.3) < 0.04
@@ -71,7 +71,7 @@ def test_bad_settings_are_refused_with_the_allowed_values():
 def test_embedded_dataset_gives_math_problems_with_the_sum_as_gold():
     from types import SimpleNamespace as Spec  # the fields of a data.train/eval entry that it reads
 
-    from cluster.embedded.dataset import embedded_problems
+    from cluster.data.embedded_source import embedded_problems
 
     test = embedded_problems(Spec(name="embedded", split="test", limit=50))
     train = embedded_problems(Spec(name="embedded", split="train", limit=2000))
@@ -82,14 +82,14 @@ def test_embedded_dataset_gives_math_problems_with_the_sum_as_gold():
 
 
 def test_carries_count_the_columns_that_carry():
-    from cluster.embedded.tasks import Problem as AddProblem
+    from cluster.embedded.tasks import Addition as AddProblem
 
     assert [AddProblem(a, b).carries for a, b in [(123, 456), (195, 105), (999, 1), (500, 500), (45, 55)]] == \
         [0, 2, 3, 1, 2]
 
 
 def test_held_out_rows_are_bucketed_by_difficulty():
-    from cluster.policy_eval import by_difficulty
+    from cluster.eval.heldout import by_difficulty
 
     rows = [{"difficulty": "0 carries", "reward": 1.0, "tokens": 4}, {"difficulty": "0 carries", "reward": 0.0,
             "tokens": 6}, {"difficulty": "2 carries", "reward": 1.0, "tokens": 40}, {"reward": 1.0, "tokens": 1}]

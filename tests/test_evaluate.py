@@ -8,16 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.data_root import data_root
+from cluster.data.root import data_root
 
 import pytest
 import yaml
 
 from actors.types import Sample
-from cluster.eval_config import load_eval_config, validate_eval_config
-from cluster.eval_report import for_voting, metrics_block
-from cluster.metrics import summarize
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
+from cluster.eval.config import load_eval_config, validate_eval_config
+from cluster.eval.pass_at_k import summarize
+from cluster.eval.summary import for_voting, metrics_block
 from tiny_models import make_tiny_llama, make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,9 +157,9 @@ def _samples(texts):
 
 
 def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
-    from cluster.policy_eval import score_groups
+    from cluster.data.loaders import load_problems
+    from cluster.data.spec import DatasetSpec
+    from cluster.eval.heldout import score_groups
 
     data = tmp_path / "half.jsonl"
     data.write_text(json.dumps({"q": "What is 1/2 as a fraction?", "a": "\\frac{1}{2}"}) + "\n"
@@ -186,8 +186,8 @@ def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):
 
 
 def test_maj_at_k_is_left_out_for_datasets_without_extracted_answers():
-    from cluster.datasets import Problem
-    from cluster.metrics import ProblemResult
+    from cluster.data.problem import Problem
+    from cluster.eval.pass_at_k import ProblemResult
 
     code = Problem("c/0", "def f():", "assert f() == 1", "code", "c/test")
     res = for_voting([code], [ProblemResult([True, False], [None, None], [3, 4])])
@@ -227,7 +227,7 @@ def test_eval_config_errors_name_the_key_and_the_fix(change, message):
 def test_overlong_prompts_fail_before_any_engine_starts(tmp_path):
     import ray
 
-    from cluster.evaluate import run_eval
+    from cluster.eval.harness import run_eval
 
     model = make_tiny_qwen2(str(tmp_path / "m"), seed=0)
     cfg = validate_eval_config({"model": {"path": model}, "datasets": [{"name": "gsm8k", "limit": 2}],

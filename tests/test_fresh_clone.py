@@ -31,7 +31,7 @@ def test_fresh_clone_passes_a_data_dependent_test_with_nothing_beside_it(tmp_pat
     assert not (tmp_path / "shared").exists()
     env = {k: v for k, v in os.environ.items() if k != "RLVR_DATA_DIR"}
     env["PYTHONPATH"] = str(clone)  # the clone's packages, not an installed copy
-    where = subprocess.run([sys.executable, "-c", "import cluster.datasets as m; print(m.__file__)"], cwd=clone,
+    where = subprocess.run([sys.executable, "-c", "import cluster.data.loaders as m; print(m.__file__)"], cwd=clone,
                            env=env, capture_output=True, text=True, timeout=120)
     assert where.stdout.strip().startswith(str(clone)), where.stdout + where.stderr
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_datasets.py",

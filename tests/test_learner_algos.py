@@ -177,7 +177,7 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
 
 
 def test_dapo_trims_a_refilled_batch_to_prompts_per_step_whole_groups():
-    from cluster.rollouts import first_groups
+    from cluster.rollout_batch import first_groups
 
     batch = {"group_ids": [0, 0, 3, 3, 5, 5], "rewards": [1, 0, 0, 1, 1, 0]}
     assert first_groups(batch, 2) == {"group_ids": [0, 0, 3, 3], "rewards": [1, 0, 0, 1]}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cluster.data_root import data_root
+from cluster.data.root import data_root
 
 import pytest
 
@@ -99,8 +99,8 @@ def test_lm_eval_hf_backend_runs_the_local_jsonl_task_on_an_rlvr_model_dir(harne
 
 
 def test_lm_eval_and_rlvr_verdicts_agree_on_the_harness_completions(harness):
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
+    from cluster.data.loaders import load_problems
+    from cluster.data.spec import DatasetSpec
 
     golds = [p.gold for p in load_problems(DatasetSpec(name="gsm8k", limit=LIMIT)).problems]
     samples = sorted((s for s in harness["out"]["samples"]["rlvr_gsm8k_local"] if s["filter"] == "strict-match"),

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from cluster.metrics import (ProblemResult, accuracy_at_token_budget, bootstrap_ci, default_ks, maj_at_k,
+from cluster.eval.pass_at_k import (ProblemResult, accuracy_at_token_budget, bootstrap_ci, default_ks, maj_at_k,
                              mean_at_k, pass_all_at_k, pass_at_k, summarize, vote_classes)
 
 

@@ -1,14 +1,15 @@
-"""The placement planner (cluster/planner.py) and model shapes (cluster/model_specs.py): pure, no GPU."""
+"""The placement planner (cluster/plan/planner.py) and model shapes (cluster/plan/model_specs.py): pure, no GPU."""
 import json
 from pathlib import Path
 
 import pytest
 
 from cluster.config import load_config
-from cluster.model_specs import model_spec, params_from_config, safetensors_params
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 from cluster.placement import required_resources
-from cluster.planner import GIB, kv_sequences, plan, plan_main
+from cluster.plan.model_specs import model_spec, params_from_config, safetensors_params
+from cluster.plan.planner import GIB, kv_sequences, plan
+from cluster.plan.print_plan import plan_main
 
 REPO = Path(__file__).resolve().parents[1]
 DAPO = REPO / "configs" / "gpu_qwen15b_math_dapo.yaml"  # 4 engines + 4 learner ranks of Qwen2.5-1.5B

@@ -7,7 +7,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from cluster.metrics import ProblemResult, summarize
+from cluster.eval.pass_at_k import ProblemResult, summarize
 from cluster.plots import plot_accuracy_vs_k, plot_accuracy_vs_tokens, plot_training_curves, read_metrics_jsonl
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -95,7 +95,7 @@ def write_run(run, rows, evals=None):
 
 
 def test_headline_drops_constant_panels_and_shows_a_binary_reward_once(tmp_path):
-    from cluster.report import headline
+    from cluster.run_report import headline
 
     rng = np.random.default_rng(1)
     rows = [{"step": s, "reward/mean": r, "accuracy": r, "response_length/mean": 50 + s,
@@ -110,7 +110,7 @@ def test_headline_drops_constant_panels_and_shows_a_binary_reward_once(tmp_path)
 
 
 def test_run_plot_puts_held_out_evaluations_on_the_accuracy_panel(tmp_path):
-    from cluster.report import eval_points, plot_run
+    from cluster.run_report import eval_points, plot_run
 
     rng = np.random.default_rng(2)
     rows = [{"step": s, "reward/mean": float(r), "accuracy": float(r), "response_length/mean": 60 - s / 2,

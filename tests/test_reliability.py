@@ -163,7 +163,7 @@ def test_nearly_full_output_dir_fails_train_before_ray(tmp_path, mounts):
 
 
 def test_prepare_run_dir_rejects_less_free_space_than_required(tmp_path):
-    from cluster.overrides import ConfigError
+    from cluster.config_error import ConfigError
     from cluster.run_dir import prepare_run_dir
 
     free = shutil.disk_usage(tmp_path).free
@@ -399,7 +399,7 @@ def test_engine_killed_during_generation_is_replaced_and_step_retried(tiny, tmp_
     import ray
 
     from cluster.config import load_config
-    from cluster.data_loading import load_specs
+    from cluster.data.loaders import load_specs
     from cluster.run_dir import prepare_run_dir
     from cluster.runtime import init_ray
     from cluster.train import Trainer

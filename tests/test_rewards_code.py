@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster.data_root import data_root
+from cluster.data.root import data_root
 from rewards.code import extract_program, humaneval_tests, mbpp_tests, run_tests, sandbox_mode, uid_processes
 
 DATA = data_root()  # tests/fixtures/data (tests/conftest.py): real records of each dataset

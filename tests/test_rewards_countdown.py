@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cluster.data_root import data_root
+from cluster.data.root import data_root
 from rewards.countdown import check_equation, score
 
 DATA = data_root() / "countdown"  # tests/fixtures/data (tests/conftest.py)

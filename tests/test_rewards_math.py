@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from cluster.data_root import data_root
+from cluster.data.root import data_root
 from rewards.math import Rules, extract_answer, is_equivalent, score
 
 DATA = data_root()  # tests/fixtures/data (tests/conftest.py): real records of each dataset

@@ -106,8 +106,8 @@ def test_score_reads_rules_from_a_dict_gold():
 def test_dataset_settings_reach_the_reward_gold(tmp_path):
     import json
 
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
+    from cluster.data.loaders import load_problems
+    from cluster.data.spec import DatasetSpec
 
     rows = [{"q": "Round 2.468 to the nearest tenth.", "a": "2.5"}, {"q": "Find all roots of $x^2=x$.", "a": "0, 1"},
             {"q": "What is 2.47 + 0.03?", "a": "2.5"}]

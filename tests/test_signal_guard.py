@@ -2,8 +2,8 @@
 import pytest
 
 from cluster.config import validate_config
-from cluster.datasets import Problem
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
+from cluster.data.problem import Problem
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cluster.support import compare, pass_curve
+from cluster.eval.support import compare, pass_curve
 
 
 def _eval(correct, n):

@@ -5,7 +5,7 @@ import re
 import time
 
 from cluster.cli import main
-from cluster.verify_audit import _call
+from cluster.eval.verify_audit import _call
 
 CASES = [
     {"prediction": r"\frac{1}{2}", "gold": "0.5", "verdict": True, "source": "t", "tag": "number"},

@@ -1,4 +1,4 @@
-"""Weight sync end to end on the real stack: a DeepSpeed LearnerGroup updates, `cluster.sync.WeightSync` pushes,
+"""Weight sync end to end on the real stack: a DeepSpeed LearnerGroup updates, `cluster.weight_sync.WeightSync` pushes,
 and vLLM engines in a RolloutPool then generate exactly as a transformers forward of the learner's exported
 weights (`LearnerGroup.export_hf`): greedy tokens equal, sampled-token log-probs equal within fp32 noise.
 Also: versions, bounded failures naming the engine (a frozen process, a dead one), restart rejoin, ZeRO-3.
@@ -20,7 +20,7 @@ import ray
 from actors.config import RolloutConfig, SamplingConfig
 from actors.pool import RolloutPool
 from cluster.config import WeightSyncConfig
-from cluster.sync import WeightSync, WeightSyncError, WeightSyncTimeout
+from cluster.weight_sync import WeightSync, WeightSyncError, WeightSyncTimeout
 from learner.config import AlgoConfig, LearnerConfig
 from learner.group import LearnerGroup
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from cluster.config import validate_config
-from cluster.overrides import ConfigError, apply_overrides
+from cluster.config_error import ConfigError
+from cluster.overrides import apply_overrides
 
 BASE = {
     "model": {"path": "some/model"},
@@ -79,7 +80,7 @@ def test_cuda_ipc_push_to_colocated_engine_serves_the_learner_export(ray_gpu, tm
     from actors.config import RolloutConfig, SamplingConfig
     from actors.pool import RolloutPool
     from cluster.config import WeightSyncConfig
-    from cluster.sync import WeightSync
+    from cluster.weight_sync import WeightSync
     from learner.config import AlgoConfig, LearnerConfig
     from learner.group import LearnerGroup
     from tiny_models import make_tiny_qwen2

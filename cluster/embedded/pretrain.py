@@ -58,7 +58,7 @@ def encode_corpus(rows: list[dict], tokenizer) -> list[tuple[list[int], list[int
     return [(list(p), list(r) + [tokenizer.eos_token_id]) for p, r in zip(prompts, responses)]
 
 
-def collate(pairs: list[tuple[list[int], list[int]]], pad_id: int):
+def pad_pairs(pairs: list[tuple[list[int], list[int]]], pad_id: int):
     """Right-padded input ids, attention mask, and labels that are -100 except on response tokens."""
     import torch
 
@@ -106,7 +106,7 @@ def train_prior(cfg: PretrainConfig, out_dir: str, progress: bool = True) -> dic
         if len(order) < cfg.batch:  # one pass over the corpus per epoch, reshuffled
             order += rng.sample(range(len(data)), len(data))
         batch, order = [data[i] for i in order[:cfg.batch]], order[cfg.batch:]
-        ids, mask, labels = collate(batch, tokenizer.pad_token_id)
+        ids, mask, labels = pad_pairs(batch, tokenizer.pad_token_id)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss

@@ -37,7 +37,7 @@ ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answ
 
 
 @dataclass(frozen=True)
-class Problem:
+class Addition:
     """a + b, both with `digits` digits."""
 
     a: int
@@ -83,19 +83,19 @@ class CorpusMix:
             raise ValueError(f"corpus mix answer_form={self.answer_form!r}: expected one of {list(ANSWER_FORMS)}")
 
 
-def split_of(problem: Problem) -> str:
+def split_of(problem: Addition) -> str:
     """'test' for one problem in TEST_SHARE, decided by a hash of its question (stable across seeds)."""
     digest = hashlib.sha256(problem.question.encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") % TEST_SHARE == 0 else "train"
 
 
-def sample_problem(rng: random.Random, digits: int) -> Problem:
+def sample_problem(rng: random.Random, digits: int) -> Addition:
     """Two uniformly drawn `digits`-digit numbers."""
     lo, hi = 10 ** (digits - 1), 10 ** digits - 1
-    return Problem(rng.randint(lo, hi), rng.randint(lo, hi))
+    return Addition(rng.randint(lo, hi), rng.randint(lo, hi))
 
 
-def problems(split: str, n: int, seed: int, digits: int = DEFAULT_DIGITS) -> list[Problem]:
+def problems(split: str, n: int, seed: int, digits: int = DEFAULT_DIGITS) -> list[Addition]:
     """`n` distinct problems of `split`, the same for the same (split, n, seed, digits)."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: expected one of {list(SPLITS)}")
@@ -152,13 +152,13 @@ def cot_solution(cols: list[tuple[int, int, int, int]], answer_form: str = "mark
     return f"{' '.join(steps)} {final_answer(value_of(cols), answer_form)}"
 
 
-def dropped_carry(p: Problem) -> int:
+def dropped_carry(p: Addition) -> int:
     """The classic wrong sum: every column added without its carry."""
     digits = len(str(max(p.a, p.b)))
     return sum((p.a // 10 ** i % 10 + p.b // 10 ** i % 10) % 10 * 10 ** i for i in range(digits))
 
 
-def solution(p: Problem, rng: random.Random, mix: CorpusMix) -> tuple[str, bool, bool]:
+def solution(p: Addition, rng: random.Random, mix: CorpusMix) -> tuple[str, bool, bool]:
     """One response to `p` drawn from the corpus mix: (text, is_cot, is_correct)."""
     digits = len(str(max(p.a, p.b)))
     is_cot, wrong = rng.random() < mix.cot, rng.random() < mix.wrong

@@ -3,7 +3,7 @@
 The verifier is strict by default: a decimal gold means that exact number, and `a, b, c` is compared in
 order. A problem may relax either, and only the problem can: "to the nearest tenth" makes `2.47` right for
 gold `2.5`; "enter all solutions, separated by commas" makes `-2, 1` right for gold `1, -2`. Datasets set
-these per problem (cluster/data_config.py `round_to`, `list_order`); `rules_from_prompt` reads them from a
+these per problem (cluster/data/spec.py `round_to`, `list_order`); `rules_from_prompt` reads them from a
 problem's text.
 """
 
@@ -58,7 +58,7 @@ def rules_from_prompt(prompt: str) -> Rules:
 
 
 def rules_for(prompt: str, gold: str, round_to: int | str | None = None, list_order: str = "prompt") -> Rules:
-    """A problem's rules from its dataset's settings (cluster/data_config.py): `round_to` is decimals, "prompt"
+    """A problem's rules from its dataset's settings (cluster/data/spec.py): `round_to` is decimals, "prompt"
     (what the problem text asks), "gold" (a decimal gold is rounded to its printed places) or None (exact);
     `list_order` is "prompt", "ordered" or "unordered"."""
     places = {"prompt": lambda: rounding_from_prompt(prompt), "gold": lambda: decimal_places(gold)}.get(

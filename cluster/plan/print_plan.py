@@ -1,4 +1,5 @@
-"""Prints a cluster.planner.Plan as tables: placement per GPU, memory per role, host RAM, notes and problems."""
+"""`rlvr plan`: a cluster.plan.planner.Plan printed as tables (placement per GPU, memory per role, host RAM, notes,
+problems)."""
 from __future__ import annotations
 
 import sys
@@ -6,7 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from cluster.planner import Plan
+from cluster.plan.planner import Plan, plan
 
 _COLUMNS = {  # memory items grouped into the placement table's columns
     "weights": ("engine weights", "policy params", "reference params", "critic params"),
@@ -57,3 +58,10 @@ def print_plan(p: Plan, console: Console | None = None) -> None:
         con.print(f"[red]rejected:[/red] {problem}")
     if p.device == "cuda":
         con.print("[green]plan fits[/green]" if p.ok else "[red]plan does not fit[/red]")
+
+
+def plan_main(cfg, nodes: int, gpus_per_node: int, gpu_memory_gib: float) -> int:
+    """Print the plan; 0 when it fits, 2 with the reasons when it does not."""
+    p = plan(cfg, nodes, gpus_per_node, gpu_memory_gib)
+    print_plan(p)
+    return 0 if p.ok else 2

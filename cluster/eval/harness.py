@@ -6,8 +6,8 @@
 For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem once, at the
 largest budget, and cut them at every smaller budget B (what max_tokens=B would have produced: the first B
 tokens; `budget_sweep: separate` generates each budget on its own instead), and verify them with rewards/
-(through cluster.policy_eval). With budget forcing on, every sample cut at its budget gets a second, greedy
-generation from `prompt + first B tokens + forcing string` (s1, cluster/budget.py) and is scored on
+(through cluster.eval.heldout). With budget forcing on, every sample cut at its budget gets a second, greedy
+generation from `prompt + first B tokens + forcing string` (s1, cluster/eval/budget_forcing.py) and is scored on
 `thinking + forcing + answer`. Metrics of the largest budget (= sampling.max_tokens) give pass@k, maj@k and
 mean@k; every budget gives one point of accuracy vs tokens.
 
@@ -23,12 +23,12 @@ from types import SimpleNamespace
 
 from actors.config import SamplingConfig
 from actors.types import Sample
-from cluster.budget import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
 from cluster.config import to_yaml
-from cluster.eval_config import RESERVED_LABELS, EvalRunConfig
-from cluster.eval_report import budget_block, for_voting, metrics_block, print_table, write_plots
-from cluster.overrides import ConfigError
-from cluster.policy_eval import score_groups
+from cluster.config_error import ConfigError
+from cluster.eval.budget_forcing import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
+from cluster.eval.config import RESERVED_LABELS, EvalRunConfig
+from cluster.eval.heldout import score_groups
+from cluster.eval.summary import budget_block, for_voting, metrics_block, print_table, write_plots
 from cluster.run_dir import prepare_run_dir
 
 # ---- data and models -------------------------------------------------------------------------------------
@@ -44,7 +44,8 @@ def dataset_label(spec) -> str:
 
 def load_datasets(cfg: EvalRunConfig) -> dict[str, list]:
     """label -> problems, read before any actor starts so that bad data fails fast."""
-    from cluster.datasets import DatasetError, load_problems
+    from cluster.data.loaders import load_problems
+    from cluster.data.problem import DatasetError
 
     out: dict[str, list] = {}
     for i, spec in enumerate(cfg.datasets):
@@ -201,7 +202,7 @@ class ModelEval:
         return by_mode, rows, dropped
 
     def _cut(self, groups: list[list[Sample]], budget: int) -> list[list[Sample]]:
-        """Every sample as max_tokens=budget would have ended it (cluster.budget.cut_at_budget)."""
+        """Every sample as max_tokens=budget would have ended it (cluster.eval.budget_forcing.cut_at_budget)."""
         decode = lambda ids: self.encoder.tokenizer.decode(ids, skip_special_tokens=True)  # as the engine decodes
         return [[cut_at_budget(s, budget, decode) for s in g] for g in groups]
 

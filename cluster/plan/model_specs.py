@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 
 
 @dataclass(frozen=True)

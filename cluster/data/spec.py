@@ -1,4 +1,4 @@
-"""Dataset config: which problems to load and how to read them (see cluster/datasets.py).
+"""Dataset config: which problems to load and how to read them (see cluster/data/loaders.py).
 
 A built-in dataset needs only its name and split, e.g. `DatasetSpec(name="gsm8k", split="test")`.
 Any other local JSONL/JSON file: `DatasetSpec(name="jsonl", path="my.jsonl", kind="math",
@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
+
+from cluster.data.registry import check_spec
 
 Kind = Literal["math", "code", "countdown", "custom"]
 FIELD_ROLES = ("prompt", "answer", "id")
@@ -30,7 +32,7 @@ class DatasetSpec(BaseModel):
     """'jsonl': the file (.jsonl, .jsonl.gz, .json, .parquet); 'hf': hub id or builder; built-in: a same-format
     file. A relative path resolves against the working directory, else the data root."""
     data_dir: str | None = None
-    """Local mirror of the built-in datasets' files; None means $RLVR_DATA_DIR (cluster/data_root.py)."""
+    """Local mirror of the built-in datasets' files; None means $RLVR_DATA_DIR (cluster/data/root.py)."""
     limit: int | None = None
     """Keep only the first `limit` problems (after skipping bad records); None keeps all."""
     fields: dict[str, str] | None = None
@@ -102,8 +104,6 @@ class DatasetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known_name_and_split(self) -> DatasetSpec:
-        from cluster.datasets import check_spec  # the registry lives with the loaders
-
         check_spec(self)
         return self
 

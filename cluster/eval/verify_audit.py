@@ -1,7 +1,7 @@
 """`rlvr verify-audit [CASES.jsonl]`: three math graders against labelled cases, side by side.
 
 Runs rlvr's verifier (rewards.math), math-verify 0.9 (the `bench` extra; gold wrapped in `\\boxed{}` as verl
-does, default extraction for predictions) and a Qwen2.5-Math-style grader (cluster/reference_grader.py) on
+does, default extraction for predictions) and a Qwen2.5-Math-style grader (cluster/eval/reference_grader.py) on
 each case, and prints per grader the confusion matrix against the labels (TP/FP/TN/FN), agreement overall,
 on answer pairs and on completions, false accepts of near misses, timeouts, errors and median time per case,
 then the cases each grader gets wrong (capped by --show). The default case file is the one shipped with the
@@ -89,7 +89,7 @@ def _graders(limit_s: float) -> dict:
     """name -> fn(case) -> bool. math-verify is imported plainly: it is a declared dependency (`bench` extra)."""
     from math_verify import parse, verify
 
-    from cluster import reference_grader
+    from cluster.eval import reference_grader
     from rewards.math import Rules, is_equivalent, score
 
     whole_s = max(1, round(limit_s))  # math-verify's own timeouts take whole seconds

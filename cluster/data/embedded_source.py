@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.datasets import Problem
+from cluster.data.problem import Problem
 from cluster.embedded.tasks import DEFAULT_DIGITS, SPLITS, problems
 
 DEFAULT_SIZE = {"train": 20000, "test": 500}  # problems when the spec sets no limit

@@ -3,118 +3,32 @@
 Gold formats handled: GSM8K answers end with `#### <number>` (commas dropped); MATH gold is the last
 `\\boxed{}` of the solution; AIME answers are zero-padded strings ("025" -> "25"); AMC answers are floats
 ("27.0" -> "27"); the raw value stays in `meta["raw_answer"]`. Code problems carry a test program as
-gold (cluster/code_tests.py). Built-in datasets read their files from a data root (`dataset.data_dir`, else
-$RLVR_DATA_DIR); any other file or a Hugging Face hub id goes through 'jsonl' or 'hf' (cluster/data_root.py), and
+gold (cluster/data/evalplus.py). Built-in datasets read their files from a data root (`dataset.data_dir`, else
+$RLVR_DATA_DIR); any other file or a Hugging Face hub id goes through 'jsonl' or 'hf' (cluster/data/root.py), and
 a relative `path` of your own resolves against the working directory first.
 
-    from cluster.data_config import DatasetSpec
-    from cluster.datasets import load_problems
+    from cluster.data.loaders import load_problems
+    from cluster.data.spec import DatasetSpec
     load_problems(DatasetSpec(name="gsm8k", split="test", data_dir="tests/fixtures/data")).problems[0].gold  # '18'
 """
 
 from __future__ import annotations
 
-import difflib
-import gzip
-import json
 import math
 import re
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
-from cluster.code_tests import differential_program
-from cluster.data_config import DatasetSpec
-from cluster.data_root import missing_help, resolve_path
+from cluster.data.evalplus import differential_program
+from cluster.data.problem import BadRecord, DatasetError, LoadedDataset, Problem
+from cluster.data.records import read_records
+from cluster.data.registry import BUILTIN_FILES, check_spec, check_split
+from cluster.data.root import missing_help, resolve_path
+from cluster.data.spec import DatasetSpec
 from rewards.code import humaneval_tests, mbpp_tests
 from rewards.math.extract import last_boxed
 
-
-@dataclass(frozen=True)
-class Problem:
-    id: str
-    prompt: str
-    gold: str  # math/countdown: the answer; code: a test program run after the candidate's code
-    kind: str  # 'math' | 'code' | 'countdown' | 'custom'
-    source: str  # dataset name and split, e.g. 'gsm8k/test'
-    meta: dict[str, Any] = field(default_factory=dict)
-    reward: str | None = None  # kind 'custom': the hook, 'abs/path.py:fn' or 'module:fn'
-    origin: str = ""  # 'file:line' of the record, for error messages
-
-    @property
-    def reward_gold(self) -> str | dict:
-        """What `rewards.score_batch` takes as gold: {"nums", "target"} for countdown, {"answer", "round_to",
-        "ordered"} for math with relaxed rules (dataset.round_to / list_order), the hook and the record for
-        custom, else `gold`."""
-        if self.kind == "countdown":
-            return {"nums": self.meta["nums"], "target": self.meta["target"]}
-        if self.kind == "math" and "answer_rules" in self.meta:
-            return {"answer": self.gold, **self.meta["answer_rules"]}
-        if self.kind == "custom":
-            return {"reward": self.reward, "problem": {**self.meta, "id": self.id, "prompt": self.prompt,
-                                                       "answer": self.gold}}
-        return self.gold
-
-
-@dataclass
-class LoadedDataset:
-    name: str
-    problems: list[Problem]
-    skipped: list[str]  # 'file:line: reason' for each record dropped under on_bad_record='skip'
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be loaded as configured; the message says which file/line and what to change."""
-
-
-class BadRecord(Exception):
-    """One record is unusable; load_problems adds file and line, then raises or skips."""
-
-
-# ---- reading records -------------------------------------------------------------------------
-
-
-def read_records(path: Path) -> Iterator[tuple[int, dict | BadRecord]]:
-    """Yield (line number, record) for .jsonl/.jsonl.gz (1-based lines), .json arrays or .parquet (1-based row).
-
-    A line that is not a JSON object yields a BadRecord instead; an unreadable file raises DatasetError.
-    """
-    if path.suffix == ".parquet":
-        yield from _parquet_records(path)
-        return
-    try:
-        if path.suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, list):
-                raise DatasetError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
-            for i, rec in enumerate(data, 1):
-                yield i, rec if isinstance(rec, dict) else BadRecord(f"record is {type(rec).__name__}, not object")
-            return
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line.rstrip("\r\n"))  # so the column reported is on this line
-                except json.JSONDecodeError as e:
-                    yield line_no, BadRecord(f"malformed JSON ({e.msg} at column {e.colno})")
-                    continue
-                yield line_no, rec if isinstance(rec, dict) else BadRecord(f"line is {type(rec).__name__}, not object")
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error, json.JSONDecodeError) as e:
-        raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
-
-
-def _parquet_records(path: Path) -> Iterator[tuple[int, dict]]:
-    import pyarrow  # a dependency of `datasets`; only parquet files need it
-    import pyarrow.parquet as pq
-
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except (OSError, pyarrow.ArrowException) as e:
-        raise DatasetError(f"cannot read dataset file {path}: {type(e).__name__}: {e}") from e
-    yield from enumerate(rows, 1)
 
 
 def require(rec: dict, key: str) -> Any:
@@ -261,53 +175,37 @@ def _mbpp_ids(lo: int, hi: int) -> Callable[[dict], bool]:
 
 @dataclass(frozen=True)
 class Builtin:
-    """A dataset shipped under the data root: split -> file (and optional record filter), one converter."""
+    """A dataset shipped under the data root: its split -> file table, one converter, optional record filters."""
 
-    files: dict[str, str]
+    name: str
     convert: Convert
     keep: dict[str, Callable[[dict], bool]] = field(default_factory=dict)
 
-    def check_split(self, spec: DatasetSpec) -> None:
-        if spec.split not in self.files:
-            raise DatasetError(
-                f"dataset {spec.name!r}: split={spec.split!r} unknown; valid splits: {sorted(self.files)}")
-
     def __call__(self, spec: DatasetSpec) -> LoadedDataset:
-        self.check_split(spec)
+        check_split(spec)
+        files = BUILTIN_FILES[self.name]
         if spec.path is not None:  # a user's own file in a built-in's format
             path = resolve(spec.path, spec)
         else:
-            path = resolve_path(self.files[spec.split], spec.data_dir)
+            path = resolve_path(files[spec.split], spec.data_dir)
             if path is None or not path.exists():
                 raise DatasetError(missing_help(f"dataset {spec.name!r} split {spec.split!r}",
-                                                self.files[spec.split], spec.data_dir))
+                                                files[spec.split], spec.data_dir))
         keep = self.keep.get(spec.split, lambda r: True)
         src = f"{spec.name}/{spec.split}"
         return collect(spec, str(path), read_records(path), lambda r: self.convert(r, src) if keep(r) else None)
 
 
-_MBPP_FILE = "mbpp/mbpp.jsonl"
-LOADERS: dict[str, Callable[[DatasetSpec], LoadedDataset]] = {
-    "gsm8k": Builtin({"test": "gsm8k/test.jsonl", "train": "gsm8k/train.jsonl"}, _gsm8k),
-    "math500": Builtin({"test": "math500/test.jsonl"}, _math500),
-    "math": Builtin({"test": "math/test.jsonl"}, _math),
-    "aime24": Builtin({"test": "aime24/test.jsonl"}, _numeric("problem")),
-    "aime25": Builtin({"test": "aime25/test.jsonl"}, _numeric("question")),
-    "amc23": Builtin({"test": "amc23/test.jsonl"}, _numeric("problem")),
-    "deepscaler": Builtin({"math_train": "deepscaler/math_train.jsonl", "aime_train": "deepscaler/aime_train.jsonl",
-                           "amc_test": "deepscaler/amc_test.jsonl"}, _numeric("problem")),
-    "humaneval": Builtin({"test": "humaneval/HumanEval.jsonl.gz"}, _humaneval),
-    "humaneval_plus": Builtin({"test": "humaneval_plus/HumanEvalPlus-v0.1.10.jsonl.gz"}, _humaneval_plus),
-    # MBPP task-id splits (Austin et al.): 1-10 prompt, 11-510 test, 511-600 validation, 601-974 train.
-    "mbpp": Builtin({s: _MBPP_FILE for s in ("test", "train", "validation", "prompt", "all")}, _mbpp,
-                    {"test": _mbpp_ids(11, 510), "train": _mbpp_ids(601, 974), "validation": _mbpp_ids(511, 600),
-                     "prompt": _mbpp_ids(1, 10)}),
-    "mbpp_sanitized": Builtin({"all": "mbpp/sanitized-mbpp.json"}, _mbpp),
-    "mbpp_plus": Builtin({"test": "mbpp_plus/MbppPlus-v0.2.0.jsonl.gz"}, _mbpp_plus),
-    "countdown": Builtin({"train": "countdown/countdown_3to4_train.jsonl.gz",
-                          "test": "countdown/countdown_3to4_test.jsonl.gz",
-                          "test_4to6": "countdown/countdown_4to6_test.jsonl.gz"}, _countdown),
+_CONVERTERS: dict[str, Convert] = {
+    "gsm8k": _gsm8k, "math500": _math500, "math": _math, "aime24": _numeric("problem"),
+    "aime25": _numeric("question"), "amc23": _numeric("problem"), "deepscaler": _numeric("problem"),
+    "humaneval": _humaneval, "humaneval_plus": _humaneval_plus, "mbpp": _mbpp, "mbpp_sanitized": _mbpp,
+    "mbpp_plus": _mbpp_plus, "countdown": _countdown,
 }
+# MBPP task-id splits (Austin et al.): 1-10 prompt, 11-510 test, 511-600 validation, 601-974 train.
+_KEEP = {"mbpp": {"test": _mbpp_ids(11, 510), "train": _mbpp_ids(601, 974), "validation": _mbpp_ids(511, 600),
+                  "prompt": _mbpp_ids(1, 10)}}
+BUILTINS: dict[str, Builtin] = {name: Builtin(name, _CONVERTERS[name], _KEEP.get(name, {})) for name in BUILTIN_FILES}
 
 # ---- generic sources: any local file, any HF dataset -----------------------------------------
 
@@ -365,12 +263,14 @@ def load_hf(spec: DatasetSpec) -> LoadedDataset:
 
 def load_embedded(spec: DatasetSpec) -> LoadedDataset:
     """The built-in procedural task (cluster/embedded): fixed seed, so every run sees the same held-out set."""
-    from cluster.embedded.dataset import embedded_problems
+    from cluster.data.embedded_source import embedded_problems
 
     return LoadedDataset(spec.name, embedded_problems(spec, seed=0), [])
 
 
-LOADERS.update({"jsonl": load_jsonl, "hf": load_hf, "embedded": load_embedded})
+LOADERS: dict[str, Callable[[DatasetSpec], LoadedDataset]] = {**BUILTINS, "jsonl": load_jsonl, "hf": load_hf,
+                                                            "embedded": load_embedded}
+
 
 # ---- entry points ----------------------------------------------------------------------------
 
@@ -420,21 +320,6 @@ def collect(spec: DatasetSpec, where: str, rows: Iterable[tuple[int, dict | BadR
     return LoadedDataset(spec.name, problems, skipped)
 
 
-def check_name(name: str) -> None:
-    if name not in LOADERS:
-        close = difflib.get_close_matches(name, LOADERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise DatasetError(f"dataset.name={name!r} is unknown{hint}; valid names: {sorted(LOADERS)}")
-
-
-def check_spec(spec: DatasetSpec) -> None:
-    """Name and split known; called by DatasetSpec's validator so config errors surface at load time."""
-    check_name(spec.name)
-    loader = LOADERS[spec.name]
-    if isinstance(loader, Builtin):
-        loader.check_split(spec)
-
-
 def load_problems(spec: DatasetSpec) -> LoadedDataset:
     """All problems of one dataset; raises DatasetError if it cannot be read (or a bad record, unless skipped)."""
     check_spec(spec)
@@ -452,3 +337,16 @@ def _with_answer_rules(loaded: LoadedDataset, spec: DatasetSpec) -> LoadedDatase
             p = replace(p, meta={**p.meta, "answer_rules": {"round_to": rules.round_to, "ordered": rules.ordered}})
         out.append(p)
     return LoadedDataset(loaded.name, out, loaded.skipped)
+
+
+def load_specs(specs) -> list:
+    """All problems of `specs`, in order, loaded before any actor starts so unreadable data fails fast and costs
+    nothing; records skipped under on_bad_record='skip' are reported."""
+    problems = []
+    for spec in specs:
+        loaded = load_problems(spec)
+        if loaded.skipped:
+            print(f"dataset {spec.name}/{spec.split}: skipped {len(loaded.skipped)} bad records "
+                  f"(first: {loaded.skipped[0]})", flush=True)
+        problems.extend(loaded.problems)
+    return problems

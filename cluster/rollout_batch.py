@@ -46,7 +46,7 @@ def concat(a: dict | None, b: dict, group_offset: int) -> dict:
     return {k: a[k] + b[k] for k in a}
 
 
-def rollout_metrics(problems: list, groups: list[list], rewards: list[float]) -> dict:
+def sample_metrics(problems: list, groups: list[list], rewards: list[float]) -> dict:
     """Reward, accuracy, response length, clipped fraction, version spread; overall and per source."""
     flat = [(problems[i], s) for i, samples in enumerate(groups) for s in samples]
     if not flat:

@@ -71,7 +71,7 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
     }
     plots = []
     if "support_before" in evals and "support_after" in evals:
-        from cluster.support import compare, plot_support
+        from cluster.eval.support import compare, plot_support
 
         report["support"] = compare(evals["support_before"], evals["support_after"])
         plots.append(plot_support(evals["support_before"], evals["support_after"], run_dir / "plots" / "support.png"))

@@ -15,11 +15,12 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from actors.config import RolloutConfig, SamplingConfig
-from cluster.budget import DEFAULT_FORCING
 from cluster.config import OutputConfig, RayConfig
-from cluster.data_config import DatasetSpec
-from cluster.metrics import default_ks
-from cluster.overrides import ConfigError, apply_overrides, format_validation_error, load_yaml
+from cluster.config_error import ConfigError
+from cluster.data.spec import DatasetSpec
+from cluster.eval.budget_forcing import DEFAULT_FORCING
+from cluster.eval.pass_at_k import default_ks
+from cluster.overrides import apply_overrides, format_validation_error, load_yaml
 
 RESERVED_LABELS = ("overall", "macro")
 
@@ -43,7 +44,7 @@ class EvalModel(_Section):
 
 
 class BudgetForcingConfig(_Section):
-    """s1-style budget forcing (cluster/budget.py): cut the thinking at the budget and force a final answer."""
+    """s1-style budget forcing (cluster/eval/budget_forcing.py): cut the thinking at the budget and force a final answer."""
 
     enabled: bool = Field(False, description="also evaluate every token budget with a forced answer")
     forcing: str = Field(DEFAULT_FORCING, description="text appended after the cut thinking to elicit the answer")

@@ -1,7 +1,7 @@
 """Turn scored samples into the numbers, plots and table of `rlvr eval` (no Ray, no engines: pure bookkeeping).
 
 - `metrics_block`: pass@k / pass^k / maj@k / mean@k per dataset, 'overall' (all problems pooled) and 'macro'
-  (mean of dataset means), with bootstrap CIs over problems (cluster.metrics.summarize). maj@k groups
+  (mean of dataset means), with bootstrap CIs over problems (cluster.eval.pass_at_k.summarize). maj@k groups
   answers by the math verifier's equivalence, so '0.5' and '\\frac{1}{2}' vote together; datasets without
   extracted answers (code, countdown) report no maj@k.
 - `budget_block`: accuracy (mean correctness over samples, i.e. pass@1) per token budget, per dataset and overall.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cluster.metrics import ProblemResult, bootstrap_ci, summarize
+from cluster.eval.pass_at_k import ProblemResult, bootstrap_ci, summarize
 
 
 def math_equiv(a: str, b: str) -> bool:

@@ -2,7 +2,7 @@
 
     rlvr plan configs/gpu_qwen7b_r1zero_ppo.yaml --nodes 2 --gpus-per-node 8 --gpu-memory-gib 80
 
-Pure: no Ray, no GPU, no weights (model shapes come from cluster/model_specs.py). The layout follows
+Pure: no Ray, no GPU, no weights (model shapes come from cluster/plan/model_specs.py). The layout follows
 cluster/placement.py exactly: one bundle per GPU, filled in order (node 0 GPU 0, 1, ...; then node 1).
 Separate layout: engine e takes bundles e*tp .. e*tp+tp-1, learner ranks the next num_ranks. Colocated:
 learner rank i shares bundle i with an engine shard; the engine sleeps (weights to host RAM, KV freed)
@@ -28,9 +28,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from cluster.model_specs import ModelSpec, model_spec
-from cluster.overrides import ConfigError
+from cluster.config_error import ConfigError
 from cluster.placement import required_resources
+from cluster.plan.model_specs import ModelSpec, model_spec
 
 GIB = 1024**3
 RUNTIME_GIB = 1.0
@@ -276,12 +276,3 @@ def _check_model_limits(cfg, spec: ModelSpec, p: Plan) -> None:
         p.notes.append(f"each engine gets {wanted} sequences per step but its KV cache holds {fits} at full length "
                        f"({r.max_model_len} tokens); the rest queue. Shorter answers share the budget, so this is a "
                        "worst case; raise rollout.kv_cache_gib or add engines to run them in one wave")
-
-
-def plan_main(cfg, nodes: int, gpus_per_node: int, gpu_memory_gib: float) -> int:
-    """Print the plan; 0 when it fits, 2 with the reasons when it does not."""
-    from cluster.plan_report import print_plan
-
-    p = plan(cfg, nodes, gpus_per_node, gpu_memory_gib)
-    print_plan(p)
-    return 0 if p.ok else 2

@@ -1,13 +1,13 @@
 """Evaluate the policy the pool currently serves on held-out problems: generate, verify, summarise.
 
 Used by training (before, every N steps, after) and by `rlvr eval`. Returns per-problem results in the form
-cluster.metrics consumes, plus one row per sample for samples.jsonl.
+cluster.eval.pass_at_k consumes, plus one row per sample for samples.jsonl.
 """
 from __future__ import annotations
 
 from statistics import mean
 
-from cluster.metrics import ProblemResult
+from cluster.eval.pass_at_k import ProblemResult
 from cluster.scoring import score_texts
 
 

@@ -6,14 +6,14 @@ pass@1 rises, while pass@k at large k, the share of problems the model can solve
 prior's. With `eval.support.n` samples per held-out problem before and after training, the report gives
 - the *support*: the share of problems with at least one correct sample among n, before and after RL;
 - the k at which the curves meet: the smallest k where the prior's pass@k reaches the policy's (none if never);
-- pass@k and maj@k (exact, cluster/metrics.py) for k = 1, 2, 4, ..., n, plotted in plots/support.png.
+- pass@k and maj@k (exact, cluster/eval/pass_at_k.py) for k = 1, 2, 4, ..., n, plotted in plots/support.png.
 """
 from __future__ import annotations
 
 import time
 
-from cluster.metrics import default_ks, pass_at_k, summarize
-from cluster.policy_eval import generate_and_score
+from cluster.eval.heldout import generate_and_score
+from cluster.eval.pass_at_k import default_ks, pass_at_k, summarize
 
 
 def support_eval(pool, encoder, problems: list, support_cfg, sampling, seed: int, timeout_s: float,
