@@ -140,7 +140,7 @@ def main() -> None:
     prior = rl_common.prior_path(recipe, smoke=args.smoke)  # only its tokenizer is used
     model, params = build_model(Path(tempfile.mkdtemp(prefix="bench_cot_model_")), prior, shape_kw, args.seed)
     shape = load_shape(model)
-    from cluster.data_loading import load_specs
+    from cluster.data.loaders import load_specs
     from transformers import AutoTokenizer
 
     problems = load_specs(recipe.data.train)

@@ -69,11 +69,12 @@ def load_shape(model_path: str) -> ModelShape:
 
 @functools.lru_cache(maxsize=None)
 def peak_matmul_flops(dtype: str = "fp32", threads: int | None = None, max_size: int = 1024,
-                      budget_s: float = 0.15) -> float:
+                      budget_s: float = 0.15, device: str = "cpu") -> float:
     """Achieved FLOP/s of square matmuls in `dtype` ('fp32' or 'bf16') on `threads` torch threads (None: the
     current setting): the size doubles from 128 up to `max_size` while one matmul takes under budget_s / 8 (a CPU
     without bf16 kernels runs bf16 at < 1 GFLOP/s, and a 1024 matmul would take seconds), then the best of
-    repeats within ~budget_s. Cached per process."""
+    repeats within ~budget_s. `device` 'cuda' times the current GPU instead (use max_size 8192 there).
+    Cached per process."""
     import torch
 
     if dtype not in ("fp32", "bf16"):
@@ -86,22 +87,29 @@ def peak_matmul_flops(dtype: str = "fp32", threads: int | None = None, max_size:
         g = torch.Generator().manual_seed(0)
         size = 128
         while True:
-            a = torch.randn(size, size, generator=g).to(dt)
-            b = torch.randn(size, size, generator=g).to(dt)
-            out = torch.empty(size, size, dtype=dt)
-            torch.mm(a, b, out=out)  # warm-up: packing buffers, thread pool start
-            t0 = time.perf_counter()
-            torch.mm(a, b, out=out)
-            best = time.perf_counter() - t0
+            a = torch.randn(size, size, generator=g).to(device=device, dtype=dt)
+            b = torch.randn(size, size, generator=g).to(device=device, dtype=dt)
+            out = torch.empty(size, size, dtype=dt, device=device)
+            best = _timed_mm(a, b, out)  # warm-up: packing buffers, thread pool start
+            best = _timed_mm(a, b, out)
             if size >= max_size or best > budget_s / 8:
                 break
             size *= 2
         start = time.perf_counter()
         while time.perf_counter() - start < budget_s:
-            t0 = time.perf_counter()
-            torch.mm(a, b, out=out)
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, _timed_mm(a, b, out))
         return 2.0 * size ** 3 / best
     finally:
         if threads is not None:
             torch.set_num_threads(before)
+
+
+def _timed_mm(a, b, out) -> float:
+    import torch
+
+    sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=out)
+    sync()
+    return time.perf_counter() - t0

@@ -299,6 +299,10 @@ class LearnerGroup:
     def release_cuda_ipc(self) -> None:
         ray.get([w.release_cuda_ipc.remote() for w in self.workers])
 
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Rank 0's measured matmul FLOP/s per dtype ('fp32', 'bf16') on its own threads (learner/flops.py)."""
+        return ray.get(self.workers[0].peak_flops.remote(dtypes))
+
     def close(self) -> None:
         for w in self.workers:
             ray.kill(w)

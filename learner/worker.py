@@ -15,6 +15,7 @@ import torch
 
 from learner.batching import PackedBatch, check_share_prompts, collate, dummy_sample
 from learner.config import AlgoConfig, LearnerConfig
+from learner.flops import peak_matmul_flops
 from learner.forward import gather_logp, model_dtype, rl_token_loss, target_logits
 from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, value_loss_clipped
 from learner.weight_sync import (CudaIpcExporter, WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets,
@@ -124,6 +125,11 @@ class LearnerWorker:
     def ready(self) -> int:
         """Returns the rank once construction (a collective) has finished."""
         return self.rank
+
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Measured matmul FLOP/s per dtype on this rank's device and threads (a few hundred ms, cached)."""
+        cuda = self.device.type == "cuda"
+        return {d: peak_matmul_flops(d, device=self.device.type, max_size=8192 if cuda else 1024) for d in dtypes}
 
     # ----- construction -----
     def _load(self, path: str, stage: int, causal_lm: bool) -> torch.nn.Module:
