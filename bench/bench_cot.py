@@ -3,7 +3,7 @@ random 20.6M-parameter Llama at 8 prompts x 8 samples x 256 generated tokens (is
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_cot.py               # ~15 min on 2 cores
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_cot.py --smoke       # tiny model and sizes, ~1 min
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_cot.py --no-trl --schedules sync --learner-threads 1
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_cot.py --one-thread sync   # + sync on 1+1 threads (old)
 
 The model is built here (no download): Llama, hidden 512, 6 layers, 8 heads of 64, intermediate 1552, the
 embedded recipe's character tokenizer (28 tokens), random weights, fp32. Every sample is exactly --max-tokens
@@ -55,12 +55,14 @@ def build_model(out_dir: Path, tokenizer_dir: str, shape: dict, seed: int = 0) -
     return str(out_dir), sum(p.numel() for p in model.parameters())
 
 
-def run_rlvr(args, model: str, schedule: str) -> dict:
+def run_rlvr(args, model: str, schedule: str, threads: tuple[int | None, int | None] = (None, None)) -> dict:
+    """One rlvr run; `threads` = (learner.num_threads, rollout.num_threads), None = the default."""
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                     args.lr, 0.0, schedule, tempfile.mkdtemp(prefix="bench_cot_"),
-                                    seed=args.seed, learner_threads=args.learner_threads)
+                                    seed=args.seed, learner_threads=threads[0])
     update = {"sampling": cfg.sampling.model_copy(update={"min_tokens": args.max_tokens, "ignore_eos": True}),
-              "train": cfg.train.model_copy(update={"zero_signal_warn_steps": 0, "zero_signal_stop_steps": 0})}
+              "train": cfg.train.model_copy(update={"zero_signal_warn_steps": 0, "zero_signal_stop_steps": 0}),
+              "rollout": cfg.rollout.model_copy(update={"num_threads": threads[1]})}
     cfg = cfg.model_copy(update=update)
     rows, total = rl_common.run_in_fresh_ray(cfg, model, float(os.cpu_count()))
     steps = [r["time/step"] for r in rows]
@@ -98,9 +100,9 @@ def report(results: dict, args, shape, prompt_len: float, peak: float) -> None:
     print(f"\nper step: {gen_flops / 1e12:.3f} TFLOP generation, {train_flops / 1e12:.3f} TFLOP training; "
           f"fp32 matmul peak on {os.cpu_count()} threads {peak / 1e9:.1f} GFLOP/s, so the floor is "
           f"{(gen_flops + train_flops) / peak:.1f} s/step ({samples * peak / (gen_flops + train_flops):.2f} samples/s)")
-    print(f"{'':24s}" + "".join(f"{n:>14s}" for n in names))
+    print(f"{'':24s}" + "".join(f"{n:>19s}" for n in names))
     for label, cell in rows:
-        print(f"{label:24s}" + "".join(f"{cell(n):>14s}" for n in names))
+        print(f"{label:24s}" + "".join(f"{cell(n):>19s}" for n in names))
     for r in (n for n in names if n.startswith("rlvr")):
         for t in (n for n in names if n.startswith("TRL")):
             print(f"ratio {r} / {t} samples/s: {med[t]['step_s'] / med[r]['step_s']:.2f}x")
@@ -116,8 +118,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--micro-batch-tokens", type=int, default=8192,
                     help="rlvr learner.micro_batch_tokens (the recipe's)")
-    ap.add_argument("--learner-threads", type=int, default=None, help="rlvr learner.num_threads (default: the "
-                                                                      "recipe's)")
+    ap.add_argument("--learner-threads", type=int, default=None, help="rlvr learner.num_threads (default: unset)")
+    ap.add_argument("--engine-threads", type=int, default=None, help="rlvr rollout.num_threads (default: unset)")
+    ap.add_argument("--one-thread", default="", help="schedules to run a second time with one learner and one "
+                                                    "engine thread (the settings before the cores followed the "
+                                                    "schedule), comma-separated, e.g. 'sync'")
     ap.add_argument("--schedules", default="sync,async", help="rlvr train.schedule values, comma-separated")
     ap.add_argument("--trl-threads", type=int, default=os.cpu_count(), help="TRL torch threads (default: all "
                                                                           "cores, TRL's default)")
@@ -153,9 +158,11 @@ def main() -> None:
           f"{args.warmup}); peak fp32 {peak / 1e9:.1f} GFLOP/s, bf16 {bf16 / 1e9:.1f} GFLOP/s on {os.cpu_count()} "
           f"threads; {rl_common.load_note()}", flush=True)
     results = {}
-    for schedule in args.schedules.split(","):
-        results[f"rlvr {schedule}"] = run_rlvr(args, model, schedule)
-        print(f"rlvr {schedule} done; {rl_common.load_note()}", flush=True)
+    runs = [(f"rlvr {s}", s, (args.learner_threads, args.engine_threads)) for s in args.schedules.split(",")]
+    runs += [(f"rlvr {s} 1+1thr", s, (1, 1)) for s in args.one_thread.split(",") if s]
+    for name, schedule, threads in runs:
+        results[name] = run_rlvr(args, model, schedule, threads)
+        print(f"{name} done; {rl_common.load_note()}", flush=True)
     if not args.no_trl:
         results[f"TRL {args.trl_threads} thr"] = run_trl(args, model, problems, args.trl_threads)
         print(f"TRL done; {rl_common.load_note()}", flush=True)
