@@ -71,12 +71,15 @@ class Trainer:
         self.eval_problems = eval_problems
         self.layout = build_layout(cfg)
         t0 = time.perf_counter()
-        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
-        t1 = time.perf_counter()
-        self.group = LearnerGroup(cfg.learner, cfg.algo, model_path, actor_options=self.layout.learner_options)
+        with ThreadPoolExecutor(1) as ex:  # engines and learner ranks start at once (each waits on its actors)
+            group = ex.submit(LearnerGroup, cfg.learner, cfg.algo, model_path,
+                              actor_options=self.layout.learner_options)
+            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
+            t1 = time.perf_counter()
+            self.group = group.result()
         self.perf = PhaseFlops(model_path, cfg, self.group.peak_flops(
             tuple({cfg.learner.dtype, ENGINE_DTYPE[cfg.rollout.dtype]})))  # MFU's denominator, measured now
-        self.start_seconds = {"engine_start": t1 - t0, "learner_start": time.perf_counter() - t1}
+        self.start_seconds = {"engine_start": t1 - t0, "actors_start": time.perf_counter() - t0}
         self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
         self.sync = WeightSync(self.group, self.pool, cfg.train.weight_sync)
         self.stream = PromptStream(train_problems, cfg.train.prompts_per_step, cfg.train.seed, cfg.data.shuffle)
