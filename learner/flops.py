@@ -73,7 +73,8 @@ def peak_matmul_flops(dtype: str = "fp32", threads: int | None = None, max_size:
     """Achieved FLOP/s of square matmuls in `dtype` ('fp32' or 'bf16') on `threads` torch threads (None: the
     current setting): the size doubles from 128 up to `max_size` while one matmul takes under budget_s / 8 (a CPU
     without bf16 kernels runs bf16 at < 1 GFLOP/s, and a 1024 matmul would take seconds), then the best of
-    repeats within ~budget_s. `device` 'cuda' times the current GPU instead (use max_size 8192 there).
+    repeats within ~budget_s (at least 3). On a loaded machine this is what the process could get, not the
+    hardware's peak: the load average belongs next to any MFU. `device` 'cuda' times the current GPU instead (use max_size 8192 there).
     Cached per process."""
     import torch
 
@@ -90,14 +91,14 @@ def peak_matmul_flops(dtype: str = "fp32", threads: int | None = None, max_size:
             a = torch.randn(size, size, generator=g).to(device=device, dtype=dt)
             b = torch.randn(size, size, generator=g).to(device=device, dtype=dt)
             out = torch.empty(size, size, dtype=dt, device=device)
-            best = _timed_mm(a, b, out)  # warm-up: packing buffers, thread pool start
-            best = _timed_mm(a, b, out)
+            _timed_mm(a, b, out)  # warm-up: packing buffers, thread pool start
+            best = min(_timed_mm(a, b, out) for _ in range(3))  # best of 3: a shared machine preempts
             if size >= max_size or best > budget_s / 8:
                 break
             size *= 2
-        start = time.perf_counter()
-        while time.perf_counter() - start < budget_s:
-            best = min(best, _timed_mm(a, b, out))
+        start, reps = time.perf_counter(), 0
+        while time.perf_counter() - start < budget_s or reps < 3:
+            best, reps = min(best, _timed_mm(a, b, out)), reps + 1
         return 2.0 * size ** 3 / best
     finally:
         if threads is not None:
