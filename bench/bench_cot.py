@@ -163,7 +163,11 @@ def main() -> None:
     for name, schedule, threads in runs:
         results[name] = run_rlvr(args, model, schedule, threads)
         print(f"{name} done; {rl_common.load_note()}", flush=True)
-    if not args.no_trl:
+    import importlib.util
+
+    if args.no_trl or importlib.util.find_spec("trl") is None:
+        print("TRL side skipped (--no-trl, or trl not installed: pip install trl==1.16.0)")
+    else:
         results[f"TRL {args.trl_threads} thr"] = run_trl(args, model, problems, args.trl_threads)
         print(f"TRL done; {rl_common.load_note()}", flush=True)
     report(results, args, shape, prompt_len, peak)

@@ -29,6 +29,10 @@ EXPECTED = {
     "bench_budget_sweep.py": [r"largest accuracy difference between the two ways: [\d.]+",
                               r"cost ratio separate / prefix: [\d.]+x"],
     "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms"],
+    "bench_cot.py": [r"samples/s +[\d.]+", r"train MFU +\d+%", r"per step: [\d.]+ TFLOP generation"],
+    "bench_gpu_learner.py": [r"packed vs unpacked log-probs, rlvr unshared: max \|diff\| \S+ nats \(OK",
+                             r"packed vs unpacked log-probs, rlvr shared prompts: max \|diff\| \S+ nats \(OK",
+                             r"ratio rlvr unshared / plain transformers tokens/s: [\d.]+x"],
 }
 
 
