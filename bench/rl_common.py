@@ -21,10 +21,11 @@ sys.path.insert(0, str(REPO / "tests"))  # tests/tiny_models.py builds the bench
 
 
 def data_dir() -> Path:
-    """Benchmark data: $RLVR_DATA_DIR, else an optional full mirror beside the checkout (../shared/data).
-    The tests' smoke runs point RLVR_DATA_DIR at tests/fixtures/data."""
-    env = os.environ.get("RLVR_DATA_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "data"
+    """Benchmark data: the data root (cluster.data.root.data_root: $RLVR_DATA_DIR), else an optional full mirror
+    beside the checkout (../shared/data). The tests' smoke runs point RLVR_DATA_DIR at tests/fixtures/data."""
+    from cluster.data.root import data_root
+
+    path = data_root() or REPO.parent / "shared" / "data"
     if not path.is_dir():
         raise SystemExit(f"benchmark data not found at {path}: set RLVR_DATA_DIR to a local mirror of the datasets "
                          "(the layout of tests/fixtures/data; tests/fixtures/README.md lists the sources)")

@@ -41,6 +41,15 @@ def required_resources(cfg) -> dict[str, float]:
     return {"GPU": float(gpus), "CPU": float(gpus)}
 
 
+def gpu_slots(cfg) -> tuple[list[list[int]], list[int], int]:
+    """GPU bundle indices per engine (its tp bundles), per learner rank, and the bundle count; the one rule that
+    build_layout reserves and `rlvr plan` (cluster/plan/planner.py) draws."""
+    engines, tp, ranks = cfg.rollout.num_engines, cfg.rollout.tensor_parallel_size, cfg.learner.num_ranks
+    engine_idx = [list(range(e * tp, (e + 1) * tp)) for e in range(engines)]
+    learner_idx = list(range(ranks)) if cfg.ray.colocate else [engines * tp + i for i in range(ranks)]
+    return engine_idx, learner_idx, int(required_resources(cfg)["GPU"])
+
+
 def check_resources(cfg, available: dict[str, float]) -> None:
     need = required_resources(cfg)
     missing = {k: v for k, v in need.items() if available.get(k, 0.0) + 1e-9 < v}
@@ -68,10 +77,8 @@ def build_layout(cfg) -> Layout:
         per_rank = {"num_cpus": cfg.ray.cpus_per_learner}
     else:
         tp = cfg.rollout.tensor_parallel_size
-        n_gpu = int(required_resources(cfg)["GPU"])
+        engine_idx, learner_idx, n_gpu = gpu_slots(cfg)
         bundles = [{"GPU": 1, "CPU": 1}] * n_gpu
-        engine_idx = [list(range(e * tp, (e + 1) * tp)) for e in range(engines)]
-        learner_idx = list(range(ranks)) if cfg.ray.colocate else [engines * tp + i for i in range(ranks)]
         share = 0.5 if cfg.ray.colocate else 1.0
         # vLLM places its own TP workers on the engine's bundles; the engine actor itself needs a GPU only at tp=1.
         per_engine = {"num_gpus": share if tp == 1 else 0, "num_cpus": 0.5}

@@ -23,11 +23,11 @@ from cluster.config import RunConfig, to_yaml
 from cluster.config_error import ConfigError
 from cluster.data.loaders import load_specs
 from cluster.data.prompt_stream import PromptStream
-from cluster.eval.heldout import answer_of, by_difficulty, generate_and_score, quick_summary
+from cluster.eval.heldout import answer_of, by_difficulty, evaluate_policy, quick_summary
 from cluster.rollout_batch import concat, first_groups, flatten, sample_metrics, select
 from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
                              truncate_jsonl)
-from cluster.scoring import failure_summary, score_texts
+from cluster.scoring import encode_problems, failure_summary, generate_and_score
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
 from cluster.throughput import ENGINE_DTYPE, PhaseFlops
 from rewards.verdict import status_counts
@@ -105,21 +105,16 @@ class Trainer:
         batch, metrics, offset = None, {}, 0
         all_rewards, no_answer = [], None
         for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
-            problems = self.stream.next_batch()
-            enc = self.encoder.encode([p.prompt for p in problems], self.cfg.sampling.max_tokens)
-            self.counters["dropped_prompts"] += len(enc.dropped)
-            problems = [problems[i] for i in enc.kept]
-            t_gen = time.perf_counter()
-            groups = self.pool.generate(enc.token_ids, self._sampling_for(step, round_))
-            metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - t_gen
-            texts = [s.text for g in groups for s in g]
-            flat_problems = [p for p, g in zip(problems, groups) for _ in g]
-            t_rew = time.perf_counter()
-            rewards = score_texts(flat_problems, texts, self.cfg.train.reward_timeout_s,
-                                  self.cfg.train.reward_workers)
+            prompts = encode_problems(self.encoder, self.stream.next_batch(), self.cfg.sampling.max_tokens)
+            self.counters["dropped_prompts"] += prompts.dropped
+            scored = generate_and_score(self.pool, prompts, self._sampling_for(step, round_),
+                                        self.cfg.train.reward_timeout_s, self.cfg.train.reward_workers)
+            problems, groups, rewards = scored.problems, scored.groups, scored.flat_rewards()
+            flat_problems, texts = scored.flat_problems(), [s.text for g in groups for s in g]
+            metrics["time/generate"] = metrics.get("time/generate", 0.0) + scored.seconds["generate"]
             for key, count in status_counts(rewards).items():  # scored 0.0 but not decided: counted, not hidden
                 metrics[key] = metrics.get(key, 0) + count
-            metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t_rew
+            metrics["time/reward"] = metrics.get("time/reward", 0.0) + scored.seconds["reward"]
             self._count_reward_failures(step, flat_problems, rewards)
             all_rewards += rewards
             if round_ == 0:
@@ -178,8 +173,8 @@ class Trainer:
         t0 = time.perf_counter()
         sampling = self.cfg.eval.sampling or self.cfg.sampling.model_copy(update={"n": 1, "temperature": 0.0,
                                                                                    "seed": None})
-        _, results, rows, _ = generate_and_score(self.pool, self.encoder, self.eval_problems, sampling,
-                                                 self.cfg.train.reward_timeout_s, self.cfg.train.reward_workers)
+        results, rows = evaluate_policy(self.pool, self.encoder, self.eval_problems, sampling,
+                                        self.cfg.train.reward_timeout_s, self.cfg.train.reward_workers)
         summary = {**quick_summary(results), "seconds": time.perf_counter() - t0, "step": self.step}
         if buckets := by_difficulty(rows):
             summary["by_difficulty"] = buckets

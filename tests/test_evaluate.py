@@ -159,7 +159,8 @@ def _samples(texts):
 def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):
     from cluster.data.loaders import load_problems
     from cluster.data.spec import DatasetSpec
-    from cluster.eval.heldout import score_groups
+    from cluster.eval.heldout import results_and_rows
+    from cluster.scoring import score_groups
 
     data = tmp_path / "half.jsonl"
     data.write_text(json.dumps({"q": "What is 1/2 as a fraction?", "a": "\\frac{1}{2}"}) + "\n"
@@ -168,7 +169,7 @@ def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):
                                          fields={"prompt": "q", "answer": "a"})).problems
     groups = [_samples(["so \\boxed{0.5}", "\\boxed{3}", "it is \\boxed{3}", "\\boxed{\\frac{1}{2}}"]),
               _samples(["#### 18", "no idea", "The answer is 18.", "\\boxed{17}"])]
-    results, rows = score_groups(problems, groups, timeout_s=10.0, workers=1)
+    results, rows = results_and_rows(score_groups(problems, groups, timeout_s=10.0, workers=1))
     assert [r.correct for r in results] == [[True, False, False, True], [True, False, True, False]]
     assert [r["extracted"] for r in rows[:4]] == ["0.5", "3", "3", "\\frac{1}{2}"]
     block = metrics_block({"half": for_voting(problems, results)}, [1, 2, 3, 4], bootstrap=100)["half"]

@@ -6,7 +6,7 @@ import pytest
 
 from cluster.config import load_config
 from cluster.config_error import ConfigError
-from cluster.placement import required_resources
+from cluster.placement import gpu_slots, required_resources
 from cluster.plan.model_specs import model_spec, params_from_config, safetensors_params
 from cluster.plan.planner import GIB, kv_sequences, plan
 from cluster.plan.print_plan import plan_main
@@ -195,3 +195,12 @@ def test_embedded_model_is_refused_with_the_key_to_set():
 def test_nonpositive_cluster_sizes_are_config_errors():
     with pytest.raises(ConfigError, match="expected positive"):
         plan(cfg(DAPO), 0, 8, 80)
+
+
+def test_gpu_slots_are_the_placement_rule_the_plan_draws():
+    over = ("rollout.num_engines=2", "rollout.tensor_parallel_size=2", "learner.num_ranks=4")
+    assert gpu_slots(cfg(DAPO, *over, "ray.colocate=false")) == ([[0, 1], [2, 3]], [4, 5, 6, 7], 8)  # ranks after
+    col = cfg(DAPO, *over, "ray.colocate=true")
+    assert gpu_slots(col) == ([[0, 1], [2, 3]], [0, 1, 2, 3], 4)  # rank i shares GPU i with an engine shard
+    roles = [g.roles for g in plan(col, 1, 4, 80).gpus]
+    assert roles[0] == ["engine 0 (tp 0/2)", "learner 0"] and roles[3] == ["engine 1 (tp 1/2)", "learner 3"]

@@ -6,7 +6,7 @@
 For every model: start a vLLM RolloutPool, then for every dataset generate n samples per problem once, at the
 largest budget, and cut them at every smaller budget B (what max_tokens=B would have produced: the first B
 tokens; `budget_sweep: separate` generates each budget on its own instead), and verify them with rewards/
-(through cluster.eval.heldout). With budget forcing on, every sample cut at its budget gets a second, greedy
+(through cluster/scoring.py). With budget forcing on, every sample cut at its budget gets a second, greedy
 generation from `prompt + first B tokens + forcing string` (s1, cluster/eval/budget_forcing.py) and is scored on
 `thinking + forcing + answer`. Metrics of the largest budget (= sampling.max_tokens) give pass@k, maj@k and
 mean@k; every budget gives one point of accuracy vs tokens.
@@ -27,9 +27,10 @@ from cluster.config import to_yaml
 from cluster.config_error import ConfigError
 from cluster.eval.budget_forcing import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
 from cluster.eval.config import RESERVED_LABELS, EvalRunConfig
-from cluster.eval.heldout import score_groups
+from cluster.eval.heldout import results_and_rows
 from cluster.eval.summary import budget_block, for_voting, metrics_block, print_table, write_plots
 from cluster.run_dir import prepare_run_dir
+from cluster.scoring import Prompts, encode_problems, generate_and_score, score_groups
 
 # ---- data and models -------------------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class ModelEval:
 
         self.cfg = cfg
         self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
-        self.encoded: dict = {}  # dataset -> (kept problems, token ids, dropped count); filled by encode()
+        self.encoded: dict = {}  # dataset -> cluster.scoring.Prompts; filled by encode()
         # Engines only: the training layout with no learner ranks.
         self.layout = build_layout(SimpleNamespace(rollout=cfg.rollout, ray=cfg.ray,
                                                    learner=SimpleNamespace(num_ranks=0)))
@@ -157,20 +158,20 @@ class ModelEval:
             extra = len(self.encoder.tokenizer(bf.forcing, add_special_tokens=False)["input_ids"]) + bf.answer_tokens
         return self.cfg.sampling.max_tokens + extra
 
-    def encode(self, name: str, problems: list) -> tuple[list, list[list[int]], int]:
-        """(kept problems, their token ids, dropped count); overlong prompts follow rollout.prompt.overlong."""
+    def encode(self, name: str, problems: list) -> Prompts:
+        """The problems whose prompts fit, with their token ids; overlong prompts follow rollout.prompt.overlong."""
         if name not in self.encoded:
             reserve = self._reserve()
             try:
-                enc = self.encoder.encode([p.prompt for p in problems], reserve)
+                prompts = encode_problems(self.encoder, problems, reserve)
             except ValueError as e:
                 raise ConfigError(f"dataset {name}: {e} (responses reserve {reserve} tokens: sampling.max_tokens="
                                   f"{self.cfg.sampling.max_tokens} plus the forcing string and "
                                   "budget_forcing.answer_tokens when forcing)") from None
-            if not enc.kept:
+            if not prompts.problems:
                 raise ConfigError(f"dataset {name}: every prompt is longer than rollout.max_model_len="
                                   f"{self.cfg.rollout.max_model_len} minus {reserve} response tokens")
-            self.encoded[name] = ([problems[i] for i in enc.kept], enc.token_ids, len(enc.dropped))
+            self.encoded[name] = prompts
         return self.encoded[name]
 
     def run(self, datasets: dict[str, list], on_step=None):
@@ -180,18 +181,21 @@ class ModelEval:
         by_mode: dict = {m: {b: {} for b in cfg.budgets} for m in modes}
         rows, dropped = [], {}
         for name, problems in datasets.items():
-            kept, token_ids, dropped[name] = self.encode(name, problems)
-            full = self.pool.generate(token_ids, cfg.sampling) if cfg.budget_sweep == "prefix" else None
+            prompts = self.encode(name, problems)
+            kept, dropped[name], score = prompts.problems, prompts.dropped, (cfg.reward_timeout_s, cfg.reward_workers)
+            full = self.pool.generate(prompts.token_ids, cfg.sampling) if cfg.budget_sweep == "prefix" else None
             for budget in cfg.budgets:
-                groups = (self._cut(full, budget) if full is not None else
-                          self.pool.generate(token_ids, cfg.sampling.model_copy(update={"max_tokens": budget})))
-                variants = [("max_tokens", groups, None)]
+                scored = (score_groups(kept, self._cut(full, budget), *score) if full is not None else
+                          generate_and_score(self.pool, prompts, cfg.sampling.model_copy(update={"max_tokens": budget}),
+                                             *score))
+                variants = [("max_tokens", scored, None)]
                 if bf.enabled:
-                    forced_groups, forced = force_answers(self.pool, self.encoder.tokenizer, groups, budget,
+                    forced_groups, forced = force_answers(self.pool, self.encoder.tokenizer, scored.groups, budget,
                                                           bf.forcing, bf.answer_tokens)
-                    variants.append(("forced", forced_groups, [f for fs in forced for f in fs]))
-                for mode, gs, flags in variants:
-                    results, mode_rows = score_groups(kept, gs, cfg.reward_timeout_s, cfg.reward_workers)
+                    variants.append(("forced", score_groups(kept, forced_groups, *score),
+                                     [f for fs in forced for f in fs]))
+                for mode, mode_scored, flags in variants:
+                    results, mode_rows = results_and_rows(mode_scored)
                     by_mode[mode][budget][name] = for_voting(kept, results)
                     for k, row in enumerate(mode_rows):
                         row.update(dataset=name, budget=budget, mode=mode, verdict=row["reward"] > 0.5,

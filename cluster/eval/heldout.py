@@ -1,14 +1,15 @@
 """Evaluate the policy the pool currently serves on held-out problems: generate, verify, summarise.
 
-Used by training (before, every N steps, after) and by `rlvr eval`. Returns per-problem results in the form
-cluster.eval.pass_at_k consumes, plus one row per sample for samples.jsonl.
+Used by training (before, every N steps, after), the support curves and `rlvr eval`, through the one
+generate-and-score path (cluster/scoring.py). Returns per-problem results in the form cluster.eval.pass_at_k
+consumes, plus one row per sample for the eval_*.jsonl files.
 """
 from __future__ import annotations
 
 from statistics import mean
 
 from cluster.eval.pass_at_k import ProblemResult
-from cluster.scoring import score_texts
+from cluster.scoring import encode_problems, generate_and_score
 
 
 def answer_of(problem, text: str) -> str | None:
@@ -19,25 +20,11 @@ def answer_of(problem, text: str) -> str | None:
     return None
 
 
-def generate_and_score(pool, encoder, problems: list, sampling, timeout_s: float, workers: int):
-    """-> (kept problems, their ProblemResults, per-sample rows, dropped prompt count).
-    Overlong prompts follow rollout.prompt.overlong."""
-    enc = encoder.encode([p.prompt for p in problems], sampling.max_tokens)
-    kept = [problems[i] for i in enc.kept]
-    groups = pool.generate(enc.token_ids, sampling) if kept else []
-    results, rows = score_groups(kept, groups, timeout_s, workers)
-    return kept, results, rows, len(enc.dropped)
-
-
-def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
-    """Verify the samples of each problem: -> (ProblemResults, per-sample rows). groups[i]: samples of problems[i]."""
-    flat_problems = [p for p, samples in zip(problems, groups) for _ in samples]
-    texts = [s.text for samples in groups for s in samples]
-    rewards = score_texts(flat_problems, texts, timeout_s, workers)
-    results, rows, k = [], [], 0
-    for p, samples in zip(problems, groups):
-        rs = rewards[k:k + len(samples)]
-        k += len(samples)
+def results_and_rows(scored) -> tuple[list[ProblemResult], list[dict]]:
+    """A cluster.scoring.ScoredGroups as ProblemResults (what cluster.eval.pass_at_k consumes) and one row per sample
+    (what eval_*.jsonl holds)."""
+    results, rows = [], []
+    for p, samples, rs in zip(scored.problems, scored.groups, scored.rewards):
         answers = [answer_of(p, s.text) for s in samples]
         results.append(ProblemResult(correct=[r > 0.5 for r in rs], answers=answers,
                                      num_tokens=[len(s.response_ids) for s in samples]))
@@ -48,6 +35,13 @@ def score_groups(problems: list, groups: list, timeout_s: float, workers: int):
                          "extracted": a, "reward": r, "tokens": len(s.response_ids),
                          "finish_reason": s.finish_reason, "version": s.version})
     return results, rows
+
+
+def evaluate_policy(pool, encoder, problems: list, sampling, timeout_s: float, workers: int):
+    """Generate and score held-out problems with the policy the pool serves: -> (ProblemResults, per-sample rows).
+    Overlong prompts follow rollout.prompt.overlong."""
+    prompts = encode_problems(encoder, problems, sampling.max_tokens)
+    return results_and_rows(generate_and_score(pool, prompts, sampling, timeout_s, workers))
 
 
 def by_difficulty(rows: list[dict]) -> dict:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from cluster.eval.heldout import generate_and_score
+from cluster.eval.heldout import evaluate_policy
 from cluster.eval.pass_at_k import default_ks, pass_at_k, summarize
 
 
@@ -22,13 +22,12 @@ def support_eval(pool, encoder, problems: list, support_cfg, sampling, seed: int
     t0 = time.perf_counter()
     sampling = sampling.model_copy(update={"n": support_cfg.n, "temperature": support_cfg.temperature,
                                            "seed": seed})  # seeded: the RL steps' own seeded streams are untouched
-    kept, results, _, _ = generate_and_score(pool, encoder, problems[:support_cfg.problems], sampling, timeout_s,
-                                             workers)
+    results, _ = evaluate_policy(pool, encoder, problems[:support_cfg.problems], sampling, timeout_s, workers)
     from rewards.math import is_equivalent
 
     block = summarize({"heldout": results}, default_ks(support_cfg.n), equiv=is_equivalent, n_resamples=200)
     correct = [sum(r.correct) for r in results]
-    return {"n": support_cfg.n, "problems": len(kept), "correct_per_problem": correct,
+    return {"n": support_cfg.n, "problems": len(results), "correct_per_problem": correct,
             "support": sum(c > 0 for c in correct) / max(len(correct), 1),
             "curves": block["overall"], "seconds": time.perf_counter() - t0}
 

@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 
 from cluster.config_error import ConfigError
-from cluster.placement import required_resources
+from cluster.placement import gpu_slots, required_resources
 from cluster.plan.model_specs import ModelSpec, model_spec
 
 GIB = 1024**3
@@ -145,14 +145,6 @@ def kv_sequences(cfg, spec: ModelSpec) -> tuple[int, int]:
 # ---- placement --------------------------------------------------------------------------------------------
 
 
-def _slots(cfg) -> tuple[list[list[int]], list[int], int]:
-    """Bundle indices per engine, per learner rank, and the bundle count (cluster/placement.py's rules)."""
-    engines, tp, ranks = cfg.rollout.num_engines, cfg.rollout.tensor_parallel_size, cfg.learner.num_ranks
-    engine_idx = [list(range(e * tp, (e + 1) * tp)) for e in range(engines)]
-    learner_idx = list(range(ranks)) if cfg.ray.colocate else [engines * tp + i for i in range(ranks)]
-    return engine_idx, learner_idx, int(required_resources(cfg)["GPU"])
-
-
 def _layout_problems(cfg, nodes: int, g: int, engine_idx: list[list[int]], total: int) -> list[str]:
     tp = cfg.rollout.tensor_parallel_size
     if tp > g:
@@ -214,7 +206,7 @@ def plan(cfg, nodes: int, gpus_per_node: int, gpu_memory_gib: float) -> Plan:
                        "the per-process sizes below are host RAM, and no GPU placement applies")
         return p
 
-    engine_idx, learner_idx, total = _slots(cfg)
+    engine_idx, learner_idx, total = gpu_slots(cfg)
     p.problems += _layout_problems(cfg, nodes, gpus_per_node, engine_idx, total)
     if cfg.rollout.tensor_parallel_size > gpus_per_node:  # no node can hold an engine: nothing to place
         return p
