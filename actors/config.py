@@ -96,6 +96,11 @@ class RolloutConfig(BaseModel):
     max_model_len: int = Field(2048, ge=2, description="context length: prompt plus response tokens")
     kv_cache_gib: float = Field(1.0, gt=0, description="KV-cache budget per engine in GiB, set explicitly")
     enforce_eager: bool = Field(True, description="skip graph capture and compilation (fast start)")
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU engines: torch (OpenMP) threads of each engine; None = the cores its process "
+                                "may run on divided among the engines, so generation gets the whole machine in the "
+                                "sync schedule (the threads wait passively and give way to a learner sharing the "
+                                "cores)")
     seed: int = Field(0, description="engine seed; engine i uses seed+i")
     max_restarts: int = Field(3, ge=0, description="times Ray restarts a dead engine actor")
     logprobs_mode: Literal["raw_logprobs", "processed_logprobs"] = Field(

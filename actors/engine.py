@@ -29,6 +29,14 @@ def _set_vllm_env(cfg: RolloutConfig) -> None:
     os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None)
 
 
+def set_cpu_threads(n: int) -> None:
+    """The engine's OpenMP thread count. vLLM's CPU worker replaces `torch.set_num_threads` with a no-op at start
+    (it expects to bind threads itself, which it does only in multiprocess mode), so call torch's own binding."""
+    import torch
+
+    torch._C.set_num_threads(n)
+
+
 def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
     """vLLM SamplingParams per prompt. With a seed, prompt i gets seed + i*n: vLLM seeds its j-th sample with
     seed+j, so spacing by n keeps streams disjoint, and results do not depend on the engine split.
@@ -71,6 +79,8 @@ class RolloutEngine:
             seed=cfg.seed + engine_index, tensor_parallel_size=cfg.tensor_parallel_size,
             kv_cache_memory_bytes=int(cfg.kv_cache_gib * 2**30), enable_prefix_caching=cfg.enable_prefix_caching,
             logprobs_mode=cfg.logprobs_mode, use_tqdm_on_load=False, **extra)  # no per-engine loading bar in the log
+        if cfg.device == "cpu":
+            set_cpu_threads(cfg.num_threads or max(1, len(os.sched_getaffinity(0)) // cfg.num_engines))
         self._version = 0
         self.receiver = CollectiveReceiver(self.llm)
         self.multiturn = None

@@ -27,7 +27,8 @@ from record.rollout import Group
 
 # Read at torch/vLLM import, before the engine's constructor runs.
 # vLLM logs every weight reload at INFO; keep the run's console to the progress bar (override in the env).
-_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1",
+# OMP_WAIT_POLICY: idle OpenMP threads sleep instead of spinning, so an engine and a learner can share cores.
+_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1", "OMP_WAIT_POLICY": "PASSIVE",
                "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR")}
 
 

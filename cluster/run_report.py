@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/clipped_frac", "learner/kl_old_ref",
@@ -72,7 +73,9 @@ def tool_use(run_dir: Path, tag: str) -> dict:
             f"mean_model_tokens_{tag}": sum(r["model_tokens"] for r in rows) / len(rows)}
 
 
-def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
+def write_report(run_dir: Path, cfg, evals: dict, seconds: dict, perf: dict | None = None) -> dict:
+    """report.json (evaluations, phase_seconds: fixed costs and loop, plots timed too; perf: the matmul peaks
+    that the perf/*_mfu metrics divide by), the plots, and the printed summary."""
     before, after = evals.get("before") or {}, evals.get("after") or {}
     report = {
         "accuracy_before": before.get("accuracy"),
@@ -83,6 +86,7 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
         "wall_seconds": seconds["wall"],
         "phase_seconds": seconds,
         "steps": cfg.train.steps,
+        "perf": perf or {},
         "evals": evals,
         **tool_use(run_dir, "before"), **tool_use(run_dir, "after"),
     }
@@ -92,11 +96,14 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
 
         report["support"] = compare(evals["support_before"], evals["support_after"])
         plots.append(plot_support(evals["support_before"], evals["support_after"], run_dir / "plots" / "support.png"))
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))  # plot_run reads the evaluations from it
+    t0 = time.time()
     try:
         plots = plot_run(run_dir) + plots
     except (FileNotFoundError, ValueError) as e:  # a run with no steps has nothing to plot
         print(f"no plots: {e}")
+    report["phase_seconds"] = {**seconds, "plots": time.time() - t0}
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     _print(report, run_dir, plots)
     return report
 

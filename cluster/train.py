@@ -30,6 +30,7 @@ from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default
 from cluster.scoring import encode_problems, failure_summary, generate_and_score
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
 from record.rollout import RolloutBatch
+from cluster.throughput import ENGINE_DTYPE, PhaseFlops
 from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
@@ -71,9 +72,17 @@ class Trainer:
         self.cfg, self.run_dir, self.model_path = cfg, run_dir, model_path
         self.eval_problems = eval_problems
         self.layout = build_layout(cfg)
-        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
-                                tools=build_tools(cfg.rollout.tools) or None)
-        self.group = LearnerGroup(cfg.learner, cfg.algo, model_path, actor_options=self.layout.learner_options)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(1) as ex:  # engines and learner ranks start at once (each waits on its actors)
+            group = ex.submit(LearnerGroup, cfg.learner, cfg.algo, model_path,
+                              actor_options=self.layout.learner_options)
+            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
+                                    tools=build_tools(cfg.rollout.tools) or None)
+            t1 = time.perf_counter()
+            self.group = group.result()
+        self.perf = PhaseFlops(model_path, cfg, self.group.peak_flops(
+            tuple({cfg.learner.dtype, ENGINE_DTYPE[cfg.rollout.dtype]})))  # MFU's denominator, measured now
+        self.start_seconds = {"engine_start": t1 - t0, "actors_start": time.perf_counter() - t0}
         self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
         self.sync = WeightSync(self.group, self.pool, cfg.train.weight_sync)
         self.stream = PromptStream(train_problems, cfg.train.prompts_per_step, cfg.train.seed, cfg.data.shuffle)
@@ -263,6 +272,7 @@ class Trainer:
                 self._count_engine_recoveries()
                 row = {**current["metrics"], **{f"learner/{k}": v for k, v in train_metrics.items()},
                        **sync_metrics, "time/train": train_s, "time/step": time.perf_counter() - t_step,
+                       **self.perf.metrics(current["batch"], current["metrics"].get("time/generate", 0.0), train_s),
                        "policy_version": self.version, "rollout/staleness": staleness,
                        **{f"count/{k}": v for k, v in self.counters.items()}}
                 if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
@@ -358,7 +368,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
 def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, resume: bool, log) -> int:
     from cluster.preflight import check_integrations, check_prompts
     from cluster.run_report import write_report
-    from cluster.runtime import init_ray, link_prior, resolve_model
+    from cluster.runtime import init_ray, link_prior, ray_running, resolve_model, stop_ray
 
     t0 = time.time()
     check_integrations(cfg)
@@ -383,8 +393,11 @@ def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, 
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     link_prior(run_dir, model_path)
     print(f"run directory: {run_dir}", flush=True)
+    t_ray, own_ray = time.time(), not ray_running()
     init_ray(cfg, address)
+    seconds = {"prepare_model": prepare_s, "ray_start": time.time() - t_ray}  # fixed costs, in report.json
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
+    seconds.update(trainer.start_seconds)
     trainer.note = log.note
     try:
         if latest is not None:
@@ -401,7 +414,12 @@ def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, 
             raise TrainingAborted(abort_message(trainer, e, config_path)) from e
         rl_s = time.time() - t_rl
     finally:
+        t_close = time.time()
         trainer.close()
-    write_report(run_dir, cfg, evals, {"prepare_model": prepare_s, "rl_and_eval": rl_s,
-                                       "wall": time.time() - t0})
+        seconds["actors_shutdown"] = time.time() - t_close
+    if own_ray:  # started here: stop it now (timed) rather than in the interpreter's exit hooks
+        seconds["ray_shutdown"] = stop_ray()
+    seconds.update(evaluations=sum(e.get("seconds", 0.0) for e in evals.values() if isinstance(e, dict)),
+                   rl_and_eval=rl_s, wall=time.time() - t0)
+    write_report(run_dir, cfg, evals, seconds, perf=trainer.perf.peak_metrics())
     return 0

@@ -74,8 +74,10 @@ class LearnerGroup:
         opts = actor_options if actor_options is not None else [{} for _ in range(m)]
         if len(opts) != m:
             raise ValueError(f"{len(opts)} actor_options for learner.num_ranks={m}; pass one dict per rank")
-        if cfg.num_threads > 1:  # OpenMP reads these when torch loads, before the actor's code runs
-            opts = [_with_env(o, OMP_NUM_THREADS=str(cfg.num_threads), OMP_WAIT_POLICY="PASSIVE") for o in opts]
+        # OpenMP reads these when torch loads, before the actor's code runs; the worker sets its thread count
+        # (num_threads None: its node's cores) and passive waits let an engine sharing the cores run.
+        opts = [_with_env(o, OMP_WAIT_POLICY="PASSIVE", **({"OMP_NUM_THREADS": str(cfg.num_threads)}
+                                                           if cfg.num_threads else {})) for o in opts]
         port = free_port()
         self.workers = [LearnerWorkerActor.options(**o).remote(cfg, algo, model_path, r, m, master_addr, port)
                         for r, o in enumerate(opts)]
@@ -298,6 +300,10 @@ class LearnerGroup:
 
     def release_cuda_ipc(self) -> None:
         ray.get([w.release_cuda_ipc.remote() for w in self.workers])
+
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Rank 0's measured matmul FLOP/s per dtype ('fp32', 'bf16') on its own threads (learner/flops.py)."""
+        return ray.get(self.workers[0].peak_flops.remote(dtypes))
 
     def close(self) -> None:
         for w in self.workers:

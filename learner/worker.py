@@ -15,6 +15,7 @@ import torch
 
 from learner.batching import PackedBatch, check_share_prompts, collate, dummy_sample, expand
 from learner.config import AlgoConfig, LearnerConfig
+from learner.flops import peak_matmul_flops
 from learner.forward import gather_logp, model_dtype, rl_token_loss, target_logits
 from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, ratio_of, value_loss_clipped
 from learner.weight_sync import (CudaIpcExporter, WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets,
@@ -42,6 +43,14 @@ def ds_config(cfg: LearnerConfig, stage: int, train: bool) -> dict:
         "zero_allow_untested_optimizer": True,
         "zero_force_ds_cpu_optimizer": False,
     }
+
+
+def cpu_threads(world_size: int) -> int:
+    """Default torch threads of a rank: on CPU the cores this process may use, shared by the ranks (all local in
+    CPU mode); 1 on GPU, where the host threads only feed the device."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) // world_size)
 
 
 class ValueModel(torch.nn.Module):
@@ -86,8 +95,9 @@ class LearnerWorker:
 
     def __init__(self, cfg: LearnerConfig, algo: AlgoConfig, model_path: str, rank: int = 0,
                  world_size: int = 1, master_addr: str = "127.0.0.1", master_port: int = 29500):
-        os.environ["OMP_NUM_THREADS"] = str(cfg.num_threads)
-        torch.set_num_threads(cfg.num_threads)
+        threads = cfg.num_threads or cpu_threads(world_size)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         _init_distributed(rank, world_size, master_addr, master_port)
@@ -115,6 +125,11 @@ class LearnerWorker:
     def ready(self) -> int:
         """Returns the rank once construction (a collective) has finished."""
         return self.rank
+
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Measured matmul FLOP/s per dtype on this rank's device and threads (a few hundred ms, cached)."""
+        cuda = self.device.type == "cuda"
+        return {d: peak_matmul_flops(d, device=self.device.type, max_size=8192 if cuda else 1024) for d in dtypes}
 
     # ----- construction -----
     def _load(self, path: str, stage: int, causal_lm: bool) -> torch.nn.Module:

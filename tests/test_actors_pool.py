@@ -5,6 +5,7 @@ One Ray runtime and one pool serve the whole module (an engine start costs ~10-2
 order; each one that changes weights records them in `state` so later tests compare against the right model.
 """
 
+import os
 import socket
 import threading
 import time
@@ -124,6 +125,19 @@ def test_pool_returns_n_samples_per_prompt_in_prompt_order(pool):
             assert s.finish_reason == ("length" if len(s.response_ids) == 12 else "stop")
             assert all(lp <= 0 for lp in s.logprobs)
         assert len({tuple(s.response_ids) for s in group}) > 1  # n distinct samples, not one repeated
+
+
+def test_cpu_engines_share_the_cores_and_wait_passively(pool):
+    """rollout.num_threads unset: each of the 2 engines takes its share of the cores (vLLM no-ops
+    torch.set_num_threads; the engine sets torch's own binding), and idle threads sleep instead of spinning."""
+    def threads(_engine):  # nested, so it travels to the actor by value
+        import os
+
+        import torch
+        return torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY")
+
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert [ray.get(e.__ray_call__.remote(threads)) for e in pool.engines] == [(expected, "PASSIVE")] * 2
 
 
 def test_min_tokens_holds_back_stop_tokens_and_ignore_eos_reaches_the_engine(pool):

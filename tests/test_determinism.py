@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 
 def is_timing(key: str) -> bool:
-    """Wall-clock measurements and rates derived from them (time/step, learner/time_update_s, .../tokens_per_s)."""
-    return key.startswith(("time/", "throughput/")) or "/time_" in key or key.endswith(("_per_s", "seconds"))
+    """Wall-clock measurements and rates derived from them (time/step, learner/time_update_s, .../tokens_per_s,
+    perf/train_mfu)."""
+    return key.startswith(("time/", "throughput/", "perf/")) or "/time_" in key or key.endswith(("_per_s", "seconds"))
 
 
 def train(out: Path, name: str, *overrides: str) -> Path:

@@ -4,6 +4,7 @@ learning from rewards, SFT, checkpoints and both weight-sync transports.
 One Ray runtime (private temp dir) serves the module; each group is closed when its test ends.
 """
 
+import os
 import random
 from datetime import timedelta
 
@@ -70,13 +71,14 @@ def test_shared_prompts_rows_and_threads_take_the_same_on_policy_step(ray_sessio
     params, metrics = {}, {}
     for name, opts in layouts.items():
         g = LearnerGroup(LearnerConfig(lr=1e-3, eps=1e-3, micro_batch_tokens=40, **opts), AlgoConfig(), model_dir)
-        if name == "shared_2threads":
-            def threads(_worker):  # nested, so it travels to the actor by value
-                import os
+        def threads(_worker):  # nested, so it travels to the actor by value
+            import os
 
-                return torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]
+            return torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]
 
-            assert ray.get(g.workers[0].__ray_call__.remote(threads)) == (2, "PASSIVE")
+        # num_threads unset: the cores shared among the ranks (so a sync-schedule learner uses the whole machine)
+        expected = opts.get("num_threads") or max(1, len(os.sched_getaffinity(0)) // opts.get("num_ranks", 1))
+        assert ray.get(g.workers[0].__ray_call__.remote(threads)) == (expected, "PASSIVE")
         metrics[name] = g.train_step(record_of(batch))
         params[name] = g.state_dict()
         g.close()

@@ -74,6 +74,13 @@ def test_train_run_writes_metrics_checkpoints_report_and_plots(setup):
                 "eval_problems", "wall_seconds"):
         assert report[key] is not None, key
     assert (run / "plots" / "training.png").stat().st_size > 1000
+    for key in ("perf/generate_gflops", "perf/generate_mfu", "perf/train_gflops", "perf/train_mfu"):
+        assert rows[0][key] > 0, key  # achieved FLOP/s per phase and its share of the measured peak
+    assert report["perf"]["perf/peak_gflops_fp32"] > 0
+    fixed = ("prepare_model", "ray_start", "engine_start", "actors_start", "evaluations", "actors_shutdown",
+             "ray_shutdown", "plots")  # the command's fixed costs, each timed
+    assert all(report["phase_seconds"][k] >= 0 for k in fixed), report["phase_seconds"]
+    assert report["phase_seconds"]["evaluations"] > 0 and report["phase_seconds"]["engine_start"] > 0
     ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert ckpts == ["step-000001", "step-000002", "step-000003"]
     assert (run / "checkpoints" / "step-000003" / "hf" / "config.json").is_file()
