@@ -10,6 +10,7 @@ threads, in the phase's dtype (engine `rollout.dtype`, learner `learner.dtype`).
 from __future__ import annotations
 
 from learner.flops import load_shape
+from record.rollout import RolloutBatch
 
 ENGINE_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "bf16"}  # fp16 peak taken as bf16's
 
@@ -24,14 +25,14 @@ class PhaseFlops:
         self.extra_forwards = (0 if on_policy else 1) + (1 if algo.kl_coef > 0 else 0)
         self.epochs = lc.ppo_epochs
 
-    def flops(self, batch: dict) -> tuple[float, float]:
-        """(generation, learner) model FLOPs of one step's batch."""
-        lens = [len(p) + len(r) for p, r in zip(batch["prompt_ids"], batch["response_ids"])]
+    def flops(self, batch: RolloutBatch) -> tuple[float, float]:
+        """(generation, learner) model FLOPs of one step's rollout record."""
+        lens = [len(g.prompt_ids) + len(s.response_ids) for g in batch.groups for s in g.samples]
         fwd = self.shape.forward_flops(lens)
         return fwd, self.epochs * 3 * fwd + self.extra_forwards * fwd
 
-    def metrics(self, batch: dict | None, generate_s: float, train_s: float) -> dict[str, float]:
-        if not batch or not batch.get("prompt_ids"):
+    def metrics(self, batch: RolloutBatch | None, generate_s: float, train_s: float) -> dict[str, float]:
+        if batch is None or len(batch) == 0:
             return {}
         gen, train = self.flops(batch)
         out = {}

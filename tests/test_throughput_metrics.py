@@ -6,6 +6,7 @@ from tiny_recipe import write_recipe
 from cluster.config import validate_config
 from cluster.throughput import PhaseFlops
 from learner.flops import load_shape
+from record.rollout import RolloutBatch
 from tiny_models import make_tiny_qwen2
 
 
@@ -20,7 +21,7 @@ def model(tmp_path_factory):
 
 
 def test_perf_metrics_count_generation_once_and_training_three_forwards(tmp_path, model):
-    batch = {"prompt_ids": [[1, 2, 3], [1, 2, 3]], "response_ids": [[5] * 7, [6] * 4]}
+    batch = RolloutBatch.from_lists([[1, 2, 3], [1, 2, 3]], [[5] * 7, [6] * 4], rewards=[1.0, 0.0], group_ids=[0, 0])
     shape = load_shape(model)
     fwd = shape.forward_flops([10, 7])  # a plain count: 2*N*L + causal attention per sequence
     perf = PhaseFlops(model, _cfg(tmp_path), {"fp32": 2e9})
