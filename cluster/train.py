@@ -25,12 +25,12 @@ from cluster.data.loaders import load_specs
 from cluster.data.prompt_stream import PromptStream
 from cluster.eval.heldout import answer_of, by_difficulty, evaluate_policy, quick_summary
 from cluster.rollout_metrics import sample_metrics, tool_metrics
-from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
-                             truncate_jsonl)
+from cluster.run_dir import (MetricsLog, abort_message, append_jsonl, check_output_dir, default_run_name,
+                             find_run_dir, prepare_run_dir, truncate_jsonl)
 from cluster.scoring import encode_problems, failure_summary, generate_and_score
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
-from record.rollout import RolloutBatch
 from cluster.throughput import ENGINE_DTYPE, PhaseFlops
+from record.rollout import RolloutBatch
 from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
@@ -41,21 +41,6 @@ COUNTERS = {"dropped_prompts": 0, "dynamic_sampling_groups_dropped": 0, "recover
 
 class TrainingAborted(RuntimeError):
     """A run stopped on a fault it cannot recover from; the message says where it stopped and how to resume."""
-
-
-def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path | None:
-    """The run directory to continue or reuse (it may not exist yet), or None for a new, generated name."""
-    if cfg.output.name:
-        return Path(cfg.output.dir) / cfg.output.name
-    if resume:  # the newest run of this recipe that has a checkpoint
-        stem = Path(config_path).stem if config_path else "run"
-        runs = sorted(Path(cfg.output.dir).glob(f"{stem}-*"), key=lambda d: d.stat().st_mtime)
-        runs = [r for r in runs if ckpt.latest(r) is not None]
-        if not runs:
-            raise ConfigError(f"--resume: no run of {stem!r} with a complete checkpoint under output.dir="
-                              f"{cfg.output.dir!r}; set output.name to the run to resume")
-        return runs[-1]
-    return None
 
 
 class Trainer:
@@ -343,17 +328,6 @@ class Trainer:
         self.pool.shutdown()
         self.group.close()
         self.layout.release()
-
-
-def abort_message(trainer: Trainer, error: Exception, config_path: str | None) -> str:
-    """What failed, where the run stopped, and how to continue it."""
-    what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    dead = trainer.dead_learner_ranks()  # the survivors' errors (a broken collective) are only a symptom
-    if dead:
-        what = f"learner rank(s) {dead} died ({what})"
-    last = ckpt.latest(trainer.run_dir)
-    return (f"training stopped after {trainer.step} completed step(s): {what}. Last complete checkpoint: "
-            f"{last if last else 'none'}. Continue with: rlvr train {config_path or 'CONFIG'} --resume")
 
 
 def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
