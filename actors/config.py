@@ -69,6 +69,20 @@ class PromptConfig(BaseModel):
         return self
 
 
+class ToolConfig(BaseModel):
+    """One tool the policy may call (tools/registry.py builds it); unset fields keep the tool's own defaults."""
+
+    model_config = _FROZEN
+
+    name: str = Field(description="'calculator', 'python', or 'module:Class' of a tools.base.Tool subclass")
+    timeout_s: float | None = Field(None, gt=0, description="seconds the engine waits for one call before the "
+                                                            "observation says it timed out")
+    open_tag: str | None = Field(None, min_length=1, description="text that opens a call, e.g. '<calculator>'")
+    close_tag: str | None = Field(None, min_length=1, description="text that closes a call; generation stops there")
+    obs_open: str | None = Field(None, description="text before the tool's result in the observation")
+    obs_close: str | None = Field(None, description="text after the tool's result in the observation")
+
+
 class RolloutConfig(BaseModel):
     """The engine pool: N Ray actors, each owning one vLLM engine."""
 
@@ -82,6 +96,11 @@ class RolloutConfig(BaseModel):
     max_model_len: int = Field(2048, ge=2, description="context length: prompt plus response tokens")
     kv_cache_gib: float = Field(1.0, gt=0, description="KV-cache budget per engine in GiB, set explicitly")
     enforce_eager: bool = Field(True, description="skip graph capture and compilation (fast start)")
+    num_threads: int | None = Field(
+        None, ge=1, description="CPU engines: torch (OpenMP) threads of each engine; None = the cores its process "
+                                "may run on divided among the engines, so generation gets the whole machine in the "
+                                "sync schedule (the threads wait passively and give way to a learner sharing the "
+                                "cores)")
     seed: int = Field(0, description="engine seed; engine i uses seed+i")
     max_restarts: int = Field(3, ge=0, description="times Ray restarts a dead engine actor")
     logprobs_mode: Literal["raw_logprobs", "processed_logprobs"] = Field(
@@ -94,9 +113,19 @@ class RolloutConfig(BaseModel):
     generate_timeout_s: float = Field(600.0, gt=0, description="one engine's share of a generate call fails "
                                                                "after this long")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt rendering and length policy")
+    tools: list[ToolConfig] = Field(default_factory=list, description="tools the policy may call (multi-turn "
+                                                                      "rollouts); empty: single-turn generation")
+    max_turns: int = Field(4, ge=1, description="most model turns per sample with tools; a call in the last turn "
+                                                "is not run")
+    max_obs_tokens: int = Field(64, ge=1, description="observation length cap in tokens (longer results are cut)")
 
     @model_validator(mode="after")
     def _check(self) -> "RolloutConfig":
+        closes = [t.close_tag for t in self.tools if t.close_tag is not None]
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names) or len(set(closes)) != len(closes):
+            raise ValueError(f"rollout.tools: names {names} and close tags {closes} must be distinct; remove the "
+                             "repeated entry")
         if self.device == "cpu" and self.tensor_parallel_size != 1:
             raise ValueError(f"rollout.tensor_parallel_size={self.tensor_parallel_size} needs rollout.device='cuda'; "
                              "CPU engines use 1 (add engines with rollout.num_engines instead)")

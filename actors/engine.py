@@ -1,7 +1,7 @@
 """One rollout engine: a plain class owning an in-process `vllm.LLM`, plus its thin Ray actor wrapper.
 
     engine = RolloutEngine("/path/to/hf_model", RolloutConfig(dtype="float32"))
-    samples = engine.generate([[1, 5, 6]], SamplingConfig(n=4, max_tokens=32))  # [[Sample] * 4]
+    groups = engine.generate([[1, 5, 6]], SamplingConfig(n=4, max_tokens=32))  # [Group of 4 record.rollout.Sample]
 
 vLLM runs in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0) so pushed tensors reach the model without a
 copy; vLLM changes its host process (LD_PRELOAD, torch.set_num_threads becomes a no-op), so run engines in
@@ -13,7 +13,8 @@ import os
 import ray
 
 from actors.config import RolloutConfig, SamplingConfig
-from actors.types import Sample, StaleWeightsError
+from actors.types import StaleWeightsError
+from record.rollout import Group, Sample, ids_array
 from actors.weight_sync import (CollectiveReceiver, Meta, iter_cuda_ipc_buckets, iter_object_store_buckets,
                                  reload_weights)
 
@@ -26,6 +27,14 @@ def _set_vllm_env(cfg: RolloutConfig) -> None:
         os.environ["TORCHDYNAMO_DISABLE"] = "1"  # otherwise g++ compiles kernels for 20-80 s at start
     # The KV budget comes from rollout.kv_cache_gib only; this legacy variable would override it.
     os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None)
+
+
+def set_cpu_threads(n: int) -> None:
+    """The engine's OpenMP thread count. vLLM's CPU worker replaces `torch.set_num_threads` with a no-op at start
+    (it expects to bind threads itself, which it does only in multiprocess mode), so call torch's own binding."""
+    import torch
+
+    torch._C.set_num_threads(n)
 
 
 def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
@@ -51,7 +60,9 @@ def sampling_params(sampling: SamplingConfig, prompt_indices: list[int]):
 class RolloutEngine:
     """Generates samples with sampled-token log-probs; loads pushed weights without a restart."""
 
-    def __init__(self, model_path: str, cfg: RolloutConfig, engine_index: int = 0):
+    def __init__(self, model_path: str, cfg: RolloutConfig, engine_index: int = 0, tools: list | None = None):
+        """`tools`: tools.base.Tool instances (the cluster builds them from rollout.tools); with any, generate()
+        runs multi-turn rollouts (actors/multiturn.py)."""
         _set_vllm_env(cfg)
         from vllm import LLM
 
@@ -68,13 +79,21 @@ class RolloutEngine:
             seed=cfg.seed + engine_index, tensor_parallel_size=cfg.tensor_parallel_size,
             kv_cache_memory_bytes=int(cfg.kv_cache_gib * 2**30), enable_prefix_caching=cfg.enable_prefix_caching,
             logprobs_mode=cfg.logprobs_mode, use_tqdm_on_load=False, **extra)  # no per-engine loading bar in the log
+        if cfg.device == "cpu":
+            set_cpu_threads(cfg.num_threads or max(1, len(os.sched_getaffinity(0)) // cfg.num_engines))
         self._version = 0
         self.receiver = CollectiveReceiver(self.llm)
+        self.multiturn = None
+        if tools:
+            from actors.multiturn import MultiTurnGenerator
+
+            self.multiturn = MultiTurnGenerator(self.llm, tools, cfg.max_turns, cfg.max_obs_tokens)
 
     # --- generation -------------------------------------------------------------------------------------
     def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig,
-                 prompt_indices: list[int] | None = None, expected_version: int | None = None) -> list[list[Sample]]:
-        """n samples per prompt, in prompt order. `prompt_indices` label the prompts (default 0..P-1);
+                 prompt_indices: list[int] | None = None, expected_version: int | None = None) -> list[Group]:
+        """One rollout-record group (n samples) per prompt, in prompt order. `prompt_indices` label the prompts
+        (Group.problem and Group.group_id; default 0..P-1);
         `expected_version` makes a restarted engine (serving its initial weights) refuse with StaleWeightsError."""
         if expected_version is not None and expected_version != self._version:
             raise StaleWeightsError(f"engine {self.engine_index} serves version {self._version}, "
@@ -87,6 +106,9 @@ class RolloutEngine:
         self._check_lengths(prompt_token_ids, indices)
         if not prompt_token_ids:
             return []
+        if self.multiturn is not None:
+            seeds = [None if sampling.seed is None else sampling.seed + i * sampling.n for i in indices]
+            return self.multiturn.generate(prompt_token_ids, indices, sampling, self._version, seeds)
         prompts = [{"prompt_token_ids": list(ids)} for ids in prompt_token_ids]
         outputs = self.llm.generate(prompts, sampling_params(sampling, indices), use_tqdm=False)
         if not sampling.stop:  # not detokenized by vLLM: decode each response once, as vLLM's own text would be
@@ -95,7 +117,8 @@ class RolloutEngine:
             for out in outputs:
                 for c in out.outputs:
                     c.text = next(texts)
-        return [[self._sample(idx, out.prompt_token_ids, c) for c in out.outputs] for idx, out in zip(indices, outputs)]
+        return [Group(ids_array(out.prompt_token_ids), [self._sample(idx, c) for c in out.outputs], idx, idx)
+                for idx, out in zip(indices, outputs)]
 
     def _check_lengths(self, prompt_token_ids: list[list[int]], indices: list[int]) -> None:
         # Checked up front so that a bad prompt fails the call cleanly instead of reaching the engine.
@@ -108,15 +131,13 @@ class RolloutEngine:
                     "room for a response. Encode prompts with actors.prompts.PromptEncoder (policy "
                     "rollout.prompt.overlong) or raise rollout.max_model_len")
 
-    def _sample(self, prompt_index: int, prompt_ids, completion) -> Sample:
+    def _sample(self, prompt_index: int, completion) -> Sample:
         if completion.finish_reason not in ("stop", "length"):
             raise RuntimeError(f"prompt {prompt_index}: vLLM finished a sample with reason "
                                f"{completion.finish_reason!r}; expected 'stop' or 'length'")
-        token_ids = list(completion.token_ids)
-        logprobs = [float(step[tok].logprob) for step, tok in zip(completion.logprobs, token_ids)]
-        return Sample(prompt_index=prompt_index, prompt_ids=list(prompt_ids), response_ids=token_ids,
-                      text=completion.text, logprobs=logprobs, finish_reason=completion.finish_reason,
-                      version=self._version)
+        token_ids = completion.token_ids
+        logprobs = [step[tok].logprob for step, tok in zip(completion.logprobs, token_ids)]
+        return Sample.model_written(token_ids, logprobs, completion.finish_reason, self._version, completion.text)
 
     # --- weights in -------------------------------------------------------------------------------------
     # A failed or abandoned push leaves some layers new and fused ones half-written: the engine then reports

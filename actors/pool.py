@@ -1,7 +1,7 @@
 """RolloutPool: N engine actors behind one interface.
 
     pool = RolloutPool(model_path, RolloutConfig(num_engines=2), actor_options=layout.engine_options)
-    samples = pool.generate(prompt_token_ids, SamplingConfig(n=8))   # samples[i]: the n samples of prompt i
+    groups = pool.generate(prompt_token_ids, SamplingConfig(n=8))    # groups[i]: record Group of prompt i
     pool.load_weights(bucket_refs, version=1)                        # object-store push
 
 A batch is split into contiguous shards, one per engine; a prompt's n samples stay on its engine (they share
@@ -21,12 +21,14 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from actors.config import RolloutConfig, SamplingConfig
 from actors.engine import RolloutEngineActor
-from actors.types import RolloutError, Sample, StaleWeightsError
+from actors.types import RolloutError, StaleWeightsError
 from actors.weight_sync import Meta
+from record.rollout import Group
 
 # Read at torch/vLLM import, before the engine's constructor runs.
 # vLLM logs every weight reload at INFO; keep the run's console to the progress bar (override in the env).
-_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1",
+# OMP_WAIT_POLICY: idle OpenMP threads sleep instead of spinning, so an engine and a learner can share cores.
+_ENGINE_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TORCHDYNAMO_DISABLE": "1", "OMP_WAIT_POLICY": "PASSIVE",
                "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR")}
 
 
@@ -45,13 +47,14 @@ class RolloutPool:
     """Generation over N engine actors, weight pushes to all of them, recovery of restarted engines."""
 
     def __init__(self, model_path: str, cfg: RolloutConfig, actor_options: list[dict] | None = None,
-                 ready_timeout_s: float = 600.0):
+                 ready_timeout_s: float = 600.0, tools: list | None = None):
+        """`tools`: tools.base.Tool instances given to every engine (multi-turn rollouts); None: single turn."""
         if actor_options is not None and len(actor_options) != cfg.num_engines:
             raise ValueError(f"got {len(actor_options)} actor_options for rollout.num_engines={cfg.num_engines}; "
                              "pass one options dict per engine (cluster.placement builds them)")
         self.cfg, self.ready_timeout_s = cfg, ready_timeout_s
         options = actor_options or [{} for _ in range(cfg.num_engines)]
-        self.engines = [RolloutEngineActor.options(**self._actor_options(o)).remote(model_path, cfg, i)
+        self.engines = [RolloutEngineActor.options(**self._actor_options(o)).remote(model_path, cfg, i, tools)
                         for i, o in enumerate(options)]
         ray.get([e.health.remote() for e in self.engines], timeout=ready_timeout_s)
         self._version = 0
@@ -75,13 +78,14 @@ class RolloutPool:
         return self._version
 
     # --- generation -------------------------------------------------------------------------------------
-    def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig) -> list[list[Sample]]:
-        """n samples for each prompt, in prompt order; Sample.prompt_index is the prompt's position here."""
+    def generate(self, prompt_token_ids: list[list[int]], sampling: SamplingConfig) -> list[Group]:
+        """One record Group of n samples per prompt, in prompt order; Group.problem (and group_id) is the
+        prompt's position here."""
         live = self._live_engines()
         shards = split_evenly(len(prompt_token_ids), len(live))
         calls = [(i, shard, self._submit(i, prompt_token_ids, shard, sampling))
                  for i, shard in zip(live, shards) if len(shard)]
-        results: list[list[Sample]] = [[] for _ in prompt_token_ids]
+        results: list[Group] = [None] * len(prompt_token_ids)
         for i, shard, ref in calls:
             try:
                 out = ray.get(ref, timeout=self.cfg.generate_timeout_s)
@@ -90,8 +94,8 @@ class RolloutPool:
             except GetTimeoutError as e:
                 raise RolloutError(f"engine {i} did not answer prompts {shard.start}..{shard.stop - 1} within "
                                    f"rollout.generate_timeout_s={self.cfg.generate_timeout_s}") from e
-            for idx, samples in zip(shard, out):
-                results[idx] = samples
+            for idx, group in zip(shard, out):
+                results[idx] = group
         return results
 
     def _live_engines(self) -> list[int]:
@@ -105,7 +109,7 @@ class RolloutPool:
     def _submit(self, i: int, prompts: list[list[int]], shard: range, sampling: SamplingConfig):
         return self.engines[i].generate.remote([prompts[j] for j in shard], sampling, list(shard), self._version)
 
-    def _retry(self, i, prompts, shard, sampling, first: Exception) -> list[list[Sample]]:
+    def _retry(self, i, prompts, shard, sampling, first: Exception) -> list[Group]:
         """The engine died (or came back from a restart with old weights): recover it and retry there once;
         if it cannot be restored, retry once on another engine."""
         try:

@@ -1,20 +1,4 @@
-"""Plain data the rollout side hands out (see docs/design.md, "Plain data between packages")."""
-
-from dataclasses import dataclass
-from typing import Literal
-
-
-@dataclass
-class Sample:
-    """One sampled response to one prompt."""
-
-    prompt_index: int  # position of the prompt in the batch given to the pool
-    prompt_ids: list[int]
-    response_ids: list[int]
-    text: str  # decoded response (without a matched stop string)
-    logprobs: list[float]  # log-prob of each sampled response token, len == len(response_ids)
-    finish_reason: Literal["stop", "length"]
-    version: int  # policy version of the weights that generated it
+"""Errors the rollout side raises. Its data is the rollout record (record/rollout.py, docs/design.md)."""
 
 
 class StaleWeightsError(RuntimeError):

@@ -15,20 +15,24 @@ import tempfile
 import time
 
 
-def make_batch(n_prompts: int, group: int, prompt_len: int, resp_len: int, vocab: int, seed: int) -> dict:
+def make_batch(n_prompts: int, group: int, prompt_len: int, resp_len: int, vocab: int, seed: int):
+    """A rollout record of random groups (variable response lengths exercise packing)."""
+    import numpy as np
+
+    from record.rollout import Group, RolloutBatch, Sample
+
     rng = random.Random(seed)
-    b = {k: [] for k in ("prompt_ids", "response_ids", "rollout_logprobs", "rewards", "group_ids", "finish_reason")}
+    groups = []
     for g in range(n_prompts):
         prompt = [1] + [rng.randrange(3, vocab) for _ in range(prompt_len - 1)]
+        samples = []
         for _ in range(group):
-            n = rng.randint(max(1, resp_len // 2), resp_len)  # variable lengths exercise packing
-            b["prompt_ids"].append(prompt)
-            b["response_ids"].append([rng.randrange(3, vocab) for _ in range(n)])
-            b["rollout_logprobs"].append([-6.0] * n)
-            b["rewards"].append(float(rng.random() < 0.5))
-            b["group_ids"].append(g)
-            b["finish_reason"].append("stop")
-    return b
+            n = rng.randint(max(1, resp_len // 2), resp_len)
+            s = Sample.model_written([rng.randrange(3, vocab) for _ in range(n)], [-6.0] * n, "stop", 0)
+            s.reward = float(rng.random() < 0.5)
+            samples.append(s)
+        groups.append(Group(np.array(prompt, np.int32), samples, g, g))
+    return RolloutBatch(groups)
 
 
 def main() -> None:
@@ -75,7 +79,7 @@ def main() -> None:
         for step in range(args.steps + 1):
             batch = make_batch(args.prompts, args.group, args.prompt_len, args.resp_len, 500, seed=step)
             m = group.train_step(batch)
-            tokens = sum(len(a) + len(b) for a, b in zip(batch["prompt_ids"], batch["response_ids"]))
+            tokens = sum(len(g.prompt_ids) + len(s.response_ids) for g in batch.groups for s in g)
             print(f"step {step}{' (warm-up)' if step == 0 else ''}: {tokens} tokens, "
                   f"{m['tokens_per_s']:.0f} tokens/s (logprobs {m['time_logprobs_s']:.2f}s, "
                   f"update {m['time_update_s']:.2f}s), loss {m['loss']:.4f}")

@@ -49,20 +49,16 @@ def run_rlvr(args, model: str, schedule: str) -> dict:
     cfg = rl_common.embedded_config(args.prompts, args.n, args.max_tokens, args.micro_batch_tokens, args.steps,
                                     args.lr, args.kl_coef, schedule, tempfile.mkdtemp(prefix="bench_trl_"),
                                     seed=args.seed)
-    ray = rl_common.start_ray(2.0)
-    t0 = time.perf_counter()
-    try:
-        rows = rl_common.run_trainer(cfg, model, "rlvr")
-    finally:
-        ray.shutdown()
-    total = time.perf_counter() - t0
+    rows, total = rl_common.run_in_fresh_ray(cfg, model)
     steps = [r["time/step"] for r in rows]
     clock = [sum(steps[:i + 1]) for i in range(len(steps))]
     return {"step_s": steps, "curve": list(zip(clock, [r["reward/mean"] for r in rows])),
             "startup_s": total - clock[-1]}  # engine + learner start, final checkpoint, shutdown
 
 
-def run_trl(args, model_path: str, problems: list, threads: int) -> dict:
+def run_trl(args, model_path: str, problems: list, threads: int, generation_kwargs: dict | None = None) -> dict:
+    """TRL GRPOTrainer for args.steps steps. Returns per-step wall times, reward curve, start-up, and per-step
+    generation seconds (`generate_s`: its generate-and-score call, timed around the trainer's own method)."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
@@ -99,17 +95,29 @@ def run_trl(args, model_path: str, problems: list, threads: int) -> dict:
         weight_decay=0.0, adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, max_grad_norm=1.0,
         beta=args.kl_coef, epsilon=0.2, loss_type="dapo", scale_rewards="group", bf16=False,
         gradient_checkpointing=False, use_cpu=True, use_vllm=False, logging_steps=1, save_strategy="no",
-        report_to="none", disable_tqdm=True, dataloader_pin_memory=False, log_completions=False)
+        report_to="none", disable_tqdm=True, dataloader_pin_memory=False, log_completions=False,
+        generation_kwargs=generation_kwargs)
     clock = Clock()
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     trainer = GRPOTrainer(model=model, reward_funcs=[math_reward], args=config, train_dataset=data,
                           processing_class=AutoTokenizer.from_pretrained(model_path), callbacks=[clock])
+    generate_s, generate = [], trainer._generate_and_score_completions
+
+    def timed_generate(*a, **kw):
+        t0 = time.perf_counter()
+        try:
+            return generate(*a, **kw)
+        finally:
+            generate_s.append(time.perf_counter() - t0)
+
+    trainer._generate_and_score_completions = timed_generate
     trainer.train()
     total = time.perf_counter() - t_start
     steps = [b - a for a, b in zip([0.0] + clock.ends, clock.ends)]
     if len(clock.rewards) != len(steps):
         raise RuntimeError(f"TRL logged {len(clock.rewards)} rewards for {len(steps)} steps; expected one per step")
-    return {"step_s": steps, "curve": list(zip(clock.ends, clock.rewards)), "startup_s": total - clock.ends[-1]}
+    return {"step_s": steps, "curve": list(zip(clock.ends, clock.rewards)), "startup_s": total - clock.ends[-1],
+            "generate_s": generate_s}
 
 
 def report(results: dict, warmup: int) -> None:

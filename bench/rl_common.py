@@ -34,8 +34,9 @@ def data_dir() -> Path:
 
 def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: int, steps: int, lr: float,
                     kl_coef: float, schedule: str, out_dir: str, seed: int = 0, ray_cpus: float = 2.0,
-                    learner_threads: int = 1):
-    """configs/local.yaml with benchmark sizes: no evaluation, no intermediate checkpoints, no TensorBoard."""
+                    learner_threads: int | None = 1):
+    """configs/local.yaml with benchmark sizes: no evaluation, no intermediate checkpoints, no TensorBoard.
+    `learner_threads` None keeps the recipe's learner.num_threads."""
     from cluster.config import validate_config
     from cluster.overrides import load_yaml
 
@@ -43,7 +44,9 @@ def embedded_config(prompts: int, n: int, max_tokens: int, micro_batch_tokens: i
     raw["data"]["eval"] = []
     raw["rollout"]["max_model_len"] = max_tokens + 32  # embedded prompts are ~15 tokens
     raw["sampling"].update({"n": n, "max_tokens": max_tokens, "temperature": 1.0})
-    raw["learner"].update({"micro_batch_tokens": micro_batch_tokens, "lr": lr, "num_threads": learner_threads})
+    raw["learner"].update({"micro_batch_tokens": micro_batch_tokens, "lr": lr})
+    if learner_threads is not None:
+        raw["learner"]["num_threads"] = learner_threads
     raw["algo"]["kl_coef"] = kl_coef
     raw["train"].update({"steps": steps, "prompts_per_step": prompts, "schedule": schedule, "seed": seed,
                          "checkpoint_every": 0, "keep_checkpoints": 1})
@@ -92,6 +95,20 @@ def run_trainer(cfg, model_path: str, name: str) -> list[dict]:
     finally:
         trainer.close()
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def run_in_fresh_ray(cfg, model_path: str, num_cpus: float = 2.0) -> tuple[list[dict], float]:
+    """`run_trainer` in its own private Ray runtime; returns the rows and the wall seconds of the whole run
+    (engine and learner start, steps, final checkpoint, shutdown)."""
+    import time
+
+    ray = start_ray(num_cpus)
+    t0 = time.perf_counter()
+    try:
+        rows = run_trainer(cfg, model_path, "rlvr")
+    finally:
+        ray.shutdown()
+    return rows, time.perf_counter() - t0
 
 
 def median(rows: list[dict], key: str) -> float:

@@ -32,8 +32,9 @@ class EmbeddedModelConfig(_Section):
                              "synthesis scored by the code sandbox, data name 'embedded_code')")
     size: Literal["tiny", "small", "medium"] = Field(
         "small", description="model size preset of cluster.embedded.model: tiny 43K, small 791K, medium 2.4M params")
-    prior: Literal["natural", "no_answer_form"] = Field(
-        "natural", description="'no_answer_form' pre-trains a prior that never writes the final-answer marker")
+    prior: Literal["natural", "no_answer_form", "tool"] = Field(
+        "natural", description="'no_answer_form' pre-trains a prior that never writes the final-answer marker; "
+                               "'tool' one whose corpus also calls the calculator (configs/local_tool.yaml)")
     pretrain_steps: int = Field(1000, gt=0, description="SFT steps of the prior")
     pretrain_lr: float = Field(3e-3, gt=0, description="SFT learning rate of the prior")
     pretrain_batch: int = Field(64, gt=0, description="sequences per SFT step")

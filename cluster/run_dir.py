@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from cluster import checkpoint as ckpt
 from cluster.config_error import ConfigError
 
 MIN_FREE_BYTES = 512 * 1024**2
@@ -125,3 +126,29 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
     with open(path, "a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
+
+
+def find_run_dir(cfg, config_path: str | None, resume: bool) -> Path | None:
+    """The run directory to continue or reuse (it may not exist yet), or None for a new, generated name."""
+    if cfg.output.name:
+        return Path(cfg.output.dir) / cfg.output.name
+    if resume:  # the newest run of this recipe that has a checkpoint
+        stem = Path(config_path).stem if config_path else "run"
+        runs = sorted(Path(cfg.output.dir).glob(f"{stem}-*"), key=lambda d: d.stat().st_mtime)
+        runs = [r for r in runs if ckpt.latest(r) is not None]
+        if not runs:
+            raise ConfigError(f"--resume: no run of {stem!r} with a complete checkpoint under output.dir="
+                              f"{cfg.output.dir!r}; set output.name to the run to resume")
+        return runs[-1]
+    return None
+
+
+def abort_message(trainer, error: Exception, config_path: str | None) -> str:
+    """What failed, where the run stopped, and how to continue it."""
+    what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    dead = trainer.dead_learner_ranks()  # the survivors' errors (a broken collective) are only a symptom
+    if dead:
+        what = f"learner rank(s) {dead} died ({what})"
+    last = ckpt.latest(trainer.run_dir)
+    return (f"training stopped after {trainer.step} completed step(s): {what}. Last complete checkpoint: "
+            f"{last if last else 'none'}. Continue with: rlvr train {config_path or 'CONFIG'} --resume")

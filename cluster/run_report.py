@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 CURVES = ("reward/mean", "accuracy", "response_length/mean", "response_length/clipped_frac", "learner/kl_old_ref",
@@ -53,10 +54,28 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     out = [plot_training_curves(metrics, run_dir / "plots" / "training.png", keys=keys, titles=titles,
                                 points=points)]
     out.append(plot_training_curves(metrics, run_dir / "plots" / "all_metrics.png"))
+    tool_keys = [k for k in ("accuracy", "tools/call_rate", "tools/model_tokens", "tools/calls_per_sample",
+                             "tools/errors", "tools/timeouts", "tools/seconds_per_sample") if rows and k in rows[-1]]
+    if "tools/call_rate" in tool_keys:  # multi-turn rollouts with tools
+        out.append(plot_training_curves(metrics, run_dir / "plots" / "tools.png", keys=tool_keys))
     return out
 
 
-def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
+def tool_use(run_dir: Path, tag: str) -> dict:
+    """Share of held-out samples that called a tool and their mean model-written tokens, from eval_<tag>.jsonl
+    (empty when the run used no tools)."""
+    path = run_dir / f"eval_{tag}.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    rows = [r for r in rows if "tool_calls" in r]
+    if not rows:
+        return {}
+    return {f"tool_call_rate_{tag}": sum(r["tool_calls"] > 0 for r in rows) / len(rows),
+            f"mean_model_tokens_{tag}": sum(r["model_tokens"] for r in rows) / len(rows)}
+
+
+def write_report(run_dir: Path, cfg, evals: dict, seconds: dict, perf: dict | None = None) -> dict:
+    """report.json (evaluations, phase_seconds: fixed costs and loop, plots timed too; perf: the matmul peaks
+    that the perf/*_mfu metrics divide by), the plots, and the printed summary."""
     before, after = evals.get("before") or {}, evals.get("after") or {}
     report = {
         "accuracy_before": before.get("accuracy"),
@@ -67,7 +86,9 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
         "wall_seconds": seconds["wall"],
         "phase_seconds": seconds,
         "steps": cfg.train.steps,
+        "perf": perf or {},
         "evals": evals,
+        **tool_use(run_dir, "before"), **tool_use(run_dir, "after"),
     }
     plots = []
     if "support_before" in evals and "support_after" in evals:
@@ -75,11 +96,14 @@ def write_report(run_dir: Path, cfg, evals: dict, seconds: dict) -> dict:
 
         report["support"] = compare(evals["support_before"], evals["support_after"])
         plots.append(plot_support(evals["support_before"], evals["support_after"], run_dir / "plots" / "support.png"))
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))  # plot_run reads the evaluations from it
+    t0 = time.time()
     try:
         plots = plot_run(run_dir) + plots
     except (FileNotFoundError, ValueError) as e:  # a run with no steps has nothing to plot
         print(f"no plots: {e}")
+    report["phase_seconds"] = {**seconds, "plots": time.time() - t0}
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     _print(report, run_dir, plots)
     return report
 

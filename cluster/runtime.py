@@ -46,6 +46,23 @@ def _quiet_token_auth_notice() -> None:
         log.addFilter(_DropMessage("Token authentication is enabled for this Ray cluster"))
 
 
+def ray_running() -> bool:
+    import ray
+
+    return ray.is_initialized()
+
+
+def stop_ray() -> float:
+    """Shut this process's Ray runtime down; returns the seconds it took."""
+    import time
+
+    import ray
+
+    t0 = time.time()
+    ray.shutdown()
+    return time.time() - t0
+
+
 def init_ray(cfg, address: str | None):
     """Join `address` (or $RAY_ADDRESS, or cfg.ray.address); otherwise start a local runtime."""
     import ray

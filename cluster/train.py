@@ -24,11 +24,13 @@ from cluster.config_error import ConfigError
 from cluster.data.loaders import load_specs
 from cluster.data.prompt_stream import PromptStream
 from cluster.eval.heldout import answer_of, by_difficulty, evaluate_policy, quick_summary
-from cluster.rollout_batch import concat, first_groups, flatten, sample_metrics, select
-from cluster.run_dir import (MetricsLog, append_jsonl, check_output_dir, default_run_name, prepare_run_dir,
-                             truncate_jsonl)
+from cluster.rollout_metrics import sample_metrics, tool_metrics
+from cluster.run_dir import (MetricsLog, abort_message, append_jsonl, check_output_dir, default_run_name,
+                             find_run_dir, prepare_run_dir, truncate_jsonl)
 from cluster.scoring import encode_problems, failure_summary, generate_and_score
 from cluster.signal_guard import NoLearningSignal, ZeroSignalGuard, constant_reward, no_answer_share
+from cluster.throughput import ENGINE_DTYPE, PhaseFlops
+from record.rollout import RolloutBatch
 from rewards.verdict import status_counts
 
 MAX_REFILL_ROUNDS = 4  # dynamic sampling: extra generation rounds before training on what was kept
@@ -41,21 +43,6 @@ class TrainingAborted(RuntimeError):
     """A run stopped on a fault it cannot recover from; the message says where it stopped and how to resume."""
 
 
-def find_run_dir(cfg: RunConfig, config_path: str | None, resume: bool) -> Path | None:
-    """The run directory to continue or reuse (it may not exist yet), or None for a new, generated name."""
-    if cfg.output.name:
-        return Path(cfg.output.dir) / cfg.output.name
-    if resume:  # the newest run of this recipe that has a checkpoint
-        stem = Path(config_path).stem if config_path else "run"
-        runs = sorted(Path(cfg.output.dir).glob(f"{stem}-*"), key=lambda d: d.stat().st_mtime)
-        runs = [r for r in runs if ckpt.latest(r) is not None]
-        if not runs:
-            raise ConfigError(f"--resume: no run of {stem!r} with a complete checkpoint under output.dir="
-                              f"{cfg.output.dir!r}; set output.name to the run to resume")
-        return runs[-1]
-    return None
-
-
 class Trainer:
     """Owns the run's actors and state; `run()` executes the remaining steps."""
 
@@ -65,12 +52,22 @@ class Trainer:
         from cluster.placement import build_layout
         from cluster.weight_sync import WeightSync
         from learner.group import LearnerGroup
+        from tools.registry import build_tools
 
         self.cfg, self.run_dir, self.model_path = cfg, run_dir, model_path
         self.eval_problems = eval_problems
         self.layout = build_layout(cfg)
-        self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
-        self.group = LearnerGroup(cfg.learner, cfg.algo, model_path, actor_options=self.layout.learner_options)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(1) as ex:  # engines and learner ranks start at once (each waits on its actors)
+            group = ex.submit(LearnerGroup, cfg.learner, cfg.algo, model_path,
+                              actor_options=self.layout.learner_options)
+            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
+                                    tools=build_tools(cfg.rollout.tools) or None)
+            t1 = time.perf_counter()
+            self.group = group.result()
+        self.perf = PhaseFlops(model_path, cfg, self.group.peak_flops(
+            tuple({cfg.learner.dtype, ENGINE_DTYPE[cfg.rollout.dtype]})))  # MFU's denominator, measured now
+        self.start_seconds = {"engine_start": t1 - t0, "actors_start": time.perf_counter() - t0}
         self.encoder = PromptEncoder.from_pretrained(model_path, cfg.rollout.prompt, cfg.rollout.max_model_len)
         self.sync = WeightSync(self.group, self.pool, cfg.train.weight_sync)
         self.stream = PromptStream(train_problems, cfg.train.prompts_per_step, cfg.train.seed, cfg.data.shuffle)
@@ -91,9 +88,9 @@ class Trainer:
         return self.cfg.sampling.model_copy(update={"seed": self.cfg.train.seed * 7919 + step * 101 + round_ * 17})
 
     def rollout(self, step: int) -> dict:
-        """Generate and score one step's batch (with DAPO refill rounds); returns batch + metrics."""
+        """Generate and score one step's batch (with DAPO refill rounds); returns the rollout record + metrics."""
         t0 = time.perf_counter()
-        batch, metrics, offset = None, {}, 0
+        batch, metrics = None, {}
         all_rewards, no_answer = [], None
         for round_ in range(1 + (MAX_REFILL_ROUNDS if self.cfg.train.dynamic_sampling else 0)):
             prompts = encode_problems(self.encoder, self.stream.next_batch(), self.cfg.sampling.max_tokens)
@@ -111,22 +108,27 @@ class Trainer:
             if round_ == 0:
                 no_answer = no_answer_share(flat_problems, texts) if constant_reward(rewards) is not None else None
                 metrics.update(sample_metrics(problems, groups, rewards))
+                metrics.update(tool_metrics(groups))
                 self._log_samples(step, problems, groups, rewards)
-            part = flatten(problems, groups, rewards)
+            part = RolloutBatch(groups)
+            part.set_rewards([float(r) for r in rewards])
+            for g, p in zip(part.groups, problems):
+                g.problem = p.id
             if not self.cfg.train.dynamic_sampling:
                 batch = part
                 break
             from learner.dynamic_sampling import filter_groups
 
-            keep, kept_groups = filter_groups(part["rewards"], part["group_ids"])
+            gids = part.group_ids()
+            keep, kept_groups = filter_groups(part.rewards(), gids)
             self.counters["dynamic_sampling_groups_dropped"] += len(problems) - kept_groups
-            batch = concat(batch, select(part, keep), offset)
-            offset += len(problems)
-            if len(set(batch["group_ids"])) >= self.cfg.train.prompts_per_step:
-                batch = first_groups(batch, self.cfg.train.prompts_per_step)  # a constant batch size (DAPO)
+            kept = part.keep_groups({gids[i] for i in keep})
+            batch = kept if batch is None else batch.extend(kept)
+            if len(batch.groups) >= self.cfg.train.prompts_per_step:
+                batch = batch.first_groups(self.cfg.train.prompts_per_step)  # a constant batch size (DAPO)
                 break
         metrics["time/rollout"] = time.perf_counter() - t0
-        metrics["rollout/groups_trained"] = len(set(batch["group_ids"])) if batch else 0
+        metrics["rollout/groups_trained"] = len(batch.groups) if batch else 0
         signal = {"constant": constant_reward(all_rewards), "no_answer": no_answer}
         return {"batch": batch, "metrics": metrics, "signal": signal}
 
@@ -186,7 +188,7 @@ class Trainer:
         # The stream position is after any prefetched batch, which is saved whole: in async mode it was
         # generated by the previous policy, so regenerating it after a resume would not reproduce it.
         state = {"step": self.step, "version": self.version, "stream": self.stream.state(),
-                 "pending": self.pending,
+                 "pending": self.pending and {**self.pending, "batch": self.pending["batch"].to_plain()},
                  "counters": self.counters, "evals": self.evals}
 
         def write(tmp: Path) -> None:
@@ -207,6 +209,8 @@ class Trainer:
         self.stream.load_state(state["stream"])
         self.counters, self.evals = {**COUNTERS, **state["counters"]}, state["evals"]
         self.pending = state["pending"]
+        if self.pending is not None:
+            self.pending["batch"] = RolloutBatch.from_plain(self.pending["batch"])
         self.sync.push(self.version)  # engines start from the base model; bring them to the restored policy
         self.drop_unsaved_logs()
 
@@ -253,6 +257,7 @@ class Trainer:
                 self._count_engine_recoveries()
                 row = {**current["metrics"], **{f"learner/{k}": v for k, v in train_metrics.items()},
                        **sync_metrics, "time/train": train_s, "time/step": time.perf_counter() - t_step,
+                       **self.perf.metrics(current["batch"], current["metrics"].get("time/generate", 0.0), train_s),
                        "policy_version": self.version, "rollout/staleness": staleness,
                        **{f"count/{k}": v for k, v in self.counters.items()}}
                 if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
@@ -282,13 +287,14 @@ class Trainer:
     def _staleness(self, batch: dict | None) -> int:
         """Versions between the policy about to train and the oldest sample; more than the schedule allows is a
         bug in the loop, not something to train through."""
-        if not batch or not batch.get("versions"):
+        versions = batch.versions() if batch else []
+        if not versions:
             return 0
-        lag = self.version - min(batch["versions"])
+        lag = self.version - min(versions)
         allowed = 1 if self.cfg.train.schedule == "async" else 0
-        if lag > allowed or min(batch["versions"]) < 0:
+        if lag > allowed or min(versions) < 0:
             raise RuntimeError(f"step {self.step}: training policy v{self.version} on samples of versions "
-                               f"{sorted(set(batch['versions']))}; train.schedule={self.cfg.train.schedule!r} "
+                               f"{sorted(set(versions))}; train.schedule={self.cfg.train.schedule!r} "
                                f"allows {allowed} version(s) of lag")
         return lag
 
@@ -324,17 +330,6 @@ class Trainer:
         self.layout.release()
 
 
-def abort_message(trainer: Trainer, error: Exception, config_path: str | None) -> str:
-    """What failed, where the run stopped, and how to continue it."""
-    what = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    dead = trainer.dead_learner_ranks()  # the survivors' errors (a broken collective) are only a symptom
-    if dead:
-        what = f"learner rank(s) {dead} died ({what})"
-    last = ckpt.latest(trainer.run_dir)
-    return (f"training stopped after {trainer.step} completed step(s): {what}. Last complete checkpoint: "
-            f"{last if last else 'none'}. Continue with: rlvr train {config_path or 'CONFIG'} --resume")
-
-
 def run_training(cfg: RunConfig, config_path: str | None = None, address: str | None = None,
                  resume: bool = False) -> int:
     """Pre-flight checks, then the run directory (with train.log from the first printed line), then Ray."""
@@ -347,7 +342,7 @@ def run_training(cfg: RunConfig, config_path: str | None = None, address: str | 
 def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, resume: bool, log) -> int:
     from cluster.preflight import check_integrations, check_prompts
     from cluster.run_report import write_report
-    from cluster.runtime import init_ray, link_prior, resolve_model
+    from cluster.runtime import init_ray, link_prior, ray_running, resolve_model, stop_ray
 
     t0 = time.time()
     check_integrations(cfg)
@@ -372,8 +367,11 @@ def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, 
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     link_prior(run_dir, model_path)
     print(f"run directory: {run_dir}", flush=True)
+    t_ray, own_ray = time.time(), not ray_running()
     init_ray(cfg, address)
+    seconds = {"prepare_model": prepare_s, "ray_start": time.time() - t_ray}  # fixed costs, in report.json
     trainer = Trainer(cfg, run_dir, model_path, train_problems, eval_problems)
+    seconds.update(trainer.start_seconds)
     trainer.note = log.note
     try:
         if latest is not None:
@@ -390,7 +388,12 @@ def _run_training(cfg: RunConfig, config_path: str | None, address: str | None, 
             raise TrainingAborted(abort_message(trainer, e, config_path)) from e
         rl_s = time.time() - t_rl
     finally:
+        t_close = time.time()
         trainer.close()
-    write_report(run_dir, cfg, evals, {"prepare_model": prepare_s, "rl_and_eval": rl_s,
-                                       "wall": time.time() - t0})
+        seconds["actors_shutdown"] = time.time() - t_close
+    if own_ray:  # started here: stop it now (timed) rather than in the interpreter's exit hooks
+        seconds["ray_shutdown"] = stop_ray()
+    seconds.update(evaluations=sum(e.get("seconds", 0.0) for e in evals.values() if isinstance(e, dict)),
+                   rl_and_eval=rl_s, wall=time.time() - t0)
+    write_report(run_dir, cfg, evals, seconds, perf=trainer.perf.peak_metrics())
     return 0

@@ -125,10 +125,12 @@ class AdvInputs:
     gamma: float
     lam: float
     eps: float
+    rewards: torch.Tensor | None = None  # (N,) the outcome rewards when no per-token term (KL) was added to them
 
     @property
     def seq_rewards(self) -> torch.Tensor:
-        return (self.token_rewards * self.mask).sum(-1)  # (N,)
+        """(N,) per-sample reward: the outcome rewards as given, else the token rewards summed."""
+        return self.rewards if self.rewards is not None else (self.token_rewards * self.mask).sum(-1)
 
 
 def _per_token(adv: torch.Tensor, x: AdvInputs) -> torch.Tensor:

@@ -1,8 +1,10 @@
 """Sharding and packing of variable-length samples into padding-free micro-batches.
 
-A sample is a dict with `ids` (list[int], prompt + response) and `loss_mask` (list[int], 1 on tokens the
-model is trained to predict, 0 on prompt/pad), plus optional per-target-token lists (e.g. `old_logp`) or
-per-sample scalars (e.g. `weight`) that get laid out along the target tokens.
+A sample is a dict with `ids` (ints, prompt + response) and `loss_mask` (1 on tokens the model is trained to
+predict, 0 on prompt/pad and on response tokens the rollout record excludes), plus optional per-target-token
+arrays (e.g. `old_logp`) or per-sample scalars (e.g. `weight`) that get laid out along the target tokens.
+Rollout samples come from the rollout record (`record_samples`): they cross Ray without their prompt, which each
+rank receives once per group and puts back in front (`expand`) before packing.
 Samples of one micro-batch are concatenated into rows; position ids restart at 0 per sample, which makes
 transformers build a block-diagonal causal mask (`find_packed_sequence_indices`). Attention over a row costs
 its length squared, so a micro-batch is laid out as several rows of at most `row_tokens` tokens (first-fit-
@@ -21,6 +23,7 @@ share_prompts with it (the unshared layout needs no mask: flash packs by positio
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -54,30 +57,63 @@ def pack_micro_batches(lengths: list[int], budget: int) -> list[list[int]]:
 
 def prompt_len(sample: dict) -> int:
     """Tokens before the first target token: the context a sample may share with others."""
-    return sample["loss_mask"].index(1) if 1 in sample["loss_mask"] else len(sample["ids"])
+    if "prompt_len" in sample:  # a rollout sample (record_samples): its group's prompt
+        return sample["prompt_len"]
+    mask = np.asarray(sample["loss_mask"])
+    return int(mask.argmax()) if mask.any() else len(mask)
+
+
+def sample_len(sample: dict) -> int:
+    """Tokens of a sample: prompt + response."""
+    return len(sample["ids"]) if "ids" in sample else sample["prompt_len"] + len(sample["response"])
 
 
 def shared_units(samples: list[dict], budget: int | None) -> tuple[list[list[int]], list[int]]:
-    """Group sample indices by identical prompt into units of <= budget tokens laid out shared (the prompt once
-    plus each sample's tokens after it; a sample alone may exceed it). Returns units and their lengths."""
-    by_prompt: dict[tuple, list[int]] = {}
+    """Group sample indices by prompt into units of <= budget tokens laid out shared (the prompt once plus each
+    sample's tokens after it; a sample alone may exceed it). Returns units and their lengths. Rollout samples
+    are grouped by their record group; other samples (SFT) by identical context before the first target."""
+    by_prompt: dict = {}
     for i, smp in enumerate(samples):
-        by_prompt.setdefault(tuple(smp["ids"][:prompt_len(smp)]), []).append(i)
+        key = smp["group"] if "group" in smp else tuple(smp["ids"][:prompt_len(smp)])
+        by_prompt.setdefault(key, []).append(i)
     units: list[list[int]] = []
     lengths: list[int] = []
-    for prompt, members in by_prompt.items():
-        unit, size = [], len(prompt)
+    for members in by_prompt.values():
+        P = prompt_len(samples[members[0]])
+        unit, size = [], P
         for i in members:
-            rest = len(samples[i]["ids"]) - len(prompt)
+            rest = sample_len(samples[i]) - P
             if unit and budget is not None and size + rest > budget:
                 units.append(unit)
                 lengths.append(size)
-                unit, size = [], len(prompt)
+                unit, size = [], P
             unit.append(i)
             size += rest
         units.append(unit)
         lengths.append(size)
     return units, lengths
+
+
+def record_samples(batch) -> tuple[list[dict], dict[int, np.ndarray]]:
+    """The rollout record (record.rollout.RolloutBatch) as the learner's per-sample dicts, in the record's sample
+    order: {"group", "prompt_len", "response", "mask"} (arrays of the record, not copies), and each group's
+    prompt once, by group id. `expand` rebuilds a sample's full sequence on the rank that packs it."""
+    samples, prompts = [], {}
+    for g in batch.groups:
+        prompts[g.group_id] = g.prompt_ids
+        samples += [{"group": g.group_id, "prompt_len": len(g.prompt_ids), "response": s.response_ids,
+                     "mask": s.loss_mask} for s in g.samples]
+    return samples, prompts
+
+
+def expand(sample: dict, prompts: dict[int, np.ndarray] | None) -> dict:
+    """A rollout sample with its full `ids` (prompt + response) and `loss_mask` (0 on the prompt, the record's
+    mask on the response); other samples unchanged."""
+    if "ids" in sample:
+        return sample
+    prompt = prompts[sample["group"]]
+    return dict(sample, ids=np.concatenate([prompt, sample["response"]]),
+                loss_mask=np.concatenate([np.zeros(len(prompt), bool), sample["mask"]]))
 
 
 @dataclass
@@ -106,9 +142,9 @@ class PackedBatch:
             inputs["attention_mask"] = additive_mask(self.attention_mask, dtype)
         return inputs
 
-    def split(self, values: torch.Tensor) -> list[list[float]]:
-        """Per-sample lists of a per-target-token tensor (n,)."""
-        return [v.tolist() for v in torch.split(values.detach().float().cpu(), self.counts)]
+    def split(self, values: torch.Tensor) -> list[np.ndarray]:
+        """Per-sample float32 arrays of a per-target-token tensor (n,)."""
+        return [v.numpy() for v in torch.split(values.detach().float().cpu(), self.counts)]
 
 
 def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -138,8 +174,8 @@ def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int |
         seq, mask = s["ids"], s["loss_mask"]
         if len(seq) != len(mask) or len(seq) < 2 or mask[0]:
             raise ValueError(
-                f"sample {s_idx}: need len(ids)==len(loss_mask)>=2 and loss_mask[0]==0 (a first token has no "
-                f"context); got {len(seq)} ids, {len(mask)} mask, mask[0]={mask[:1]}"
+                f"sample {s_idx}: need len(ids)==len(loss_mask)>=2, loss_mask[0]==0 (a first token has no "
+                f"context); got {len(seq)} ids, {len(mask)} mask, mask[0]={list(mask[:1])}"
             )
     lengths = [len(s["ids"]) for s in samples]
     cap = max(row_tokens or sum(lengths), max(lengths))  # row capacity: at least the longest sample
@@ -159,13 +195,13 @@ def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int |
         col = 0
         for u_idx, unit in enumerate(row):
             P = prompt_len(samples[unit[0]]) if len(unit) > 1 else len(samples[unit[0]]["ids"])
-            ids[r, col:col + P] = torch.tensor(samples[unit[0]]["ids"][:P])
+            ids[r, col:col + P] = torch.as_tensor(samples[unit[0]]["ids"][:P])
             pos[r, col:col + P] = torch.arange(P)
             unit_of[r, col:col + P] = u_idx + 1
             prompt_at, col = r * T + col, col + P
             for k, i in enumerate(unit, start=1):
                 rest = samples[i]["ids"][P:]
-                ids[r, col:col + len(rest)] = torch.tensor(rest, dtype=torch.long)
+                ids[r, col:col + len(rest)] = torch.as_tensor(rest, dtype=torch.long)
                 pos[r, col:col + len(rest)] = torch.arange(P, P + len(rest))
                 unit_of[r, col:col + len(rest)] = u_idx + 1
                 member[r, col:col + len(rest)] = k
@@ -187,22 +223,22 @@ def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int |
     targets: list[int] = []
     token_seq: list[int] = []
     counts: list[int] = []
-    out: dict[str, list[float]] = {f: [] for f in fields}
+    out: dict[str, list[np.ndarray]] = {f: [] for f in fields}
     for s_idx, s in enumerate(samples):
         seq, mask = s["ids"], s["loss_mask"]
-        tgt = [j for j in range(1, len(seq)) if mask[j]]
+        tgt = (np.flatnonzero(np.asarray(mask[1:])) + 1).tolist()  # positions of the target tokens
         logit_pos.extend(flat(s_idx, j - 1) for j in tgt)
-        targets.extend(seq[j] for j in tgt)
+        targets.extend(int(seq[j]) for j in tgt)
         token_seq.extend([s_idx] * len(tgt))
         counts.append(len(tgt))
         for f in fields:
             v = s[f]
             if isinstance(v, (int, float)):
-                out[f].extend([float(v)] * len(tgt))
+                out[f].append(np.full(len(tgt), v, np.float32))
             elif len(v) != len(tgt):
                 raise ValueError(f"sample {s_idx}: field {f!r} has {len(v)} values for {len(tgt)} target tokens")
             else:
-                out[f].extend(v)
+                out[f].append(np.asarray(v, np.float32))
     long = dict(dtype=torch.long)
     return PackedBatch(
         attention_mask=attention_mask,
@@ -212,7 +248,7 @@ def collate(samples: list[dict], fields: tuple[str, ...] = (), row_tokens: int |
         targets=torch.tensor(targets, **long),
         token_seq=torch.tensor(token_seq, **long),
         counts=counts,
-        fields={f: torch.tensor(v, dtype=torch.float32) for f, v in out.items()},
+        fields={f: torch.from_numpy(np.concatenate(v) if v else np.zeros(0, np.float32)) for f, v in out.items()},
     )
 
 

@@ -48,9 +48,12 @@ class LearnerConfig(BaseModel):
     offload_optimizer: bool = Field(False, description="Keep optimizer state on CPU (ZeRO >= 1).")
     offload_param: bool = Field(False, description="Keep parameters on CPU (ZeRO-3 only).")
     num_ranks: int = Field(1, ge=1, description="Number of learner ranks (Ray actors).")
-    num_threads: int = Field(1, ge=1, description="torch (OpenMP) threads per rank, for CPU learners. Above 1 "
-                                                  "the threads wait passively, so they give way to an engine "
-                                                  "sharing the cores instead of spinning against it.")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch (OpenMP) threads per rank, for CPU learners; None = the cores this process "
+                                "may run on divided among the ranks (1 on GPU learners), so the learner phase gets "
+                                "the whole machine in the sync schedule (in async it overlaps the engines and the OS "
+                                "shares the cores by demand). Threads wait passively, so they give way to an engine "
+                                "sharing the cores instead of spinning against it.")
     ppo_epochs: int = Field(1, ge=1, description="Passes over each rollout batch.")
     mini_batches: int = Field(1, ge=1, description="Optimizer steps per epoch; the batch is split into this many.")
     temperature: float = Field(1.0, gt=0, description="Logits are divided by this before log-softmax; in a run "

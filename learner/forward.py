@@ -32,14 +32,16 @@ def gather_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def rl_token_loss(
     logp: torch.Tensor,
+    ratio: torch.Tensor,
     entropy: torch.Tensor,
     f: dict[str, torch.Tensor],
     algo: AlgoConfig,
     kl_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> torch.Tensor:
     """Per-token loss: (truncated-IS weighted) clipped surrogate + KL to reference (kl_in=loss) - entropy bonus.
-    `f` holds per-token old_logp, adv, rollout_logp (with tis_cap), ref_logp (with kl_in=loss). -> (n,)"""
-    loss = policy_loss_clipped(logp, f["old_logp"], f["adv"], algo.clip_low, algo.clip_high, algo.dual_clip)
+    `ratio` is pi / pi_old (losses.ratio_of); `f` holds per-token old_logp, adv, rollout_logp (with tis_cap),
+    ref_logp (with kl_in=loss). -> (n,)"""
+    loss = policy_loss_clipped(ratio, f["adv"], algo.clip_low, algo.clip_high, algo.dual_clip)
     if algo.tis_cap is not None:
         loss = loss * tis_weight(f["old_logp"], f["rollout_logp"], algo.tis_cap)
     if algo.kl_coef > 0 and algo.kl_in == "loss":

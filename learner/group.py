@@ -1,6 +1,6 @@
 """LearnerGroup: M `LearnerWorkerActor` ranks and the driver-side half of an RL step.
 
-train_step(batch) (batch format: docs/design.md, "Learner batch"):
+train_step(batch), batch a rollout record (record.rollout.RolloutBatch; docs/design.md, "The rollout record"):
   phase 1  ranks compute old (+ reference) log-probs (+ critic values) on token-balanced shards; with a single
          optimizer step per batch (ppo_epochs = mini_batches = 1) the old log-probs equal the current ones, so
          the update's own forward supplies them (detached) and phase 1 runs only for a reference or critic;
@@ -16,12 +16,13 @@ import ray
 import torch
 
 from learner.advantages import ADVANTAGES, AdvInputs, length_reward, overlong_penalty, whiten
-from learner.batching import balance_shards, pack_micro_batches, rl_sample, shared_units
+from learner.batching import balance_shards, pack_micro_batches, record_samples, rl_sample, sample_len, shared_units
 from learner.config import AlgoConfig, LearnerConfig
 from learner.losses import KL_ESTIMATORS, LOSS_AGGREGATIONS
 from learner.worker import LearnerWorkerActor
 
-BATCH_KEYS = ("prompt_ids", "response_ids", "rollout_logprobs", "rewards", "group_ids", "finish_reason")
+# What a rollout sample carries to a rank besides its per-token fields (learner.batching.record_samples).
+WIRE_KEYS = ("group", "prompt_len", "response", "mask")
 
 
 class LearnerHung(RuntimeError):
@@ -41,21 +42,6 @@ def _with_env(options: dict, **env: str) -> dict:
     return {**options, "runtime_env": runtime_env}
 
 
-def check_batch(batch: dict) -> int:
-    """Validate a learner batch; returns its size."""
-    missing = [k for k in BATCH_KEYS if k not in batch]
-    if missing:
-        raise ValueError(f"learner batch lacks keys {missing}; expected {list(BATCH_KEYS)}")
-    n = len(batch["prompt_ids"])
-    bad = {k: len(batch[k]) for k in BATCH_KEYS if len(batch[k]) != n}
-    if bad or n == 0:
-        raise ValueError(f"learner batch lists must be non-empty and equal length ({n}); got {bad}")
-    for i, (r, lp) in enumerate(zip(batch["response_ids"], batch["rollout_logprobs"])):
-        if len(r) != len(lp):
-            raise ValueError(f"sample {i}: {len(r)} response_ids but {len(lp)} rollout_logprobs; need one per token")
-    return n
-
-
 def mini_batch_parts(group_ids: list, k: int, seed: int) -> list[list[int]]:
     """Sample indices of k mini-batches made of whole groups, groups shuffled by `seed` (k = 1: all, in order)."""
     members: dict = {}
@@ -71,7 +57,8 @@ def mini_batch_parts(group_ids: list, k: int, seed: int) -> list[list[int]]:
     return [[i for gi in part.tolist() for i in groups[gi]] for part in torch.tensor_split(perm, k)]
 
 
-def _pad(rows: list[list[float]], T: int) -> torch.Tensor:
+def _pad(rows: list, T: int) -> torch.Tensor:
+    """Per-sample float arrays -> (N, T), zero after each row's end."""
     out = torch.zeros(len(rows), T)  # (N, T)
     for i, r in enumerate(rows):
         out[i, : len(r)] = torch.tensor(r)
@@ -87,8 +74,10 @@ class LearnerGroup:
         opts = actor_options if actor_options is not None else [{} for _ in range(m)]
         if len(opts) != m:
             raise ValueError(f"{len(opts)} actor_options for learner.num_ranks={m}; pass one dict per rank")
-        if cfg.num_threads > 1:  # OpenMP reads these when torch loads, before the actor's code runs
-            opts = [_with_env(o, OMP_NUM_THREADS=str(cfg.num_threads), OMP_WAIT_POLICY="PASSIVE") for o in opts]
+        # OpenMP reads these when torch loads, before the actor's code runs; the worker sets its thread count
+        # (num_threads None: its node's cores) and passive waits let an engine sharing the cores run.
+        opts = [_with_env(o, OMP_WAIT_POLICY="PASSIVE", **({"OMP_NUM_THREADS": str(cfg.num_threads)}
+                                                           if cfg.num_threads else {})) for o in opts]
         port = free_port()
         self.workers = [LearnerWorkerActor.options(**o).remote(cfg, algo, model_path, r, m, master_addr, port)
                         for r, o in enumerate(opts)]
@@ -106,7 +95,7 @@ class LearnerGroup:
         if self.cfg.share_prompts:
             units, lengths = shared_units(samples, self.cfg.micro_batch_tokens)
         else:
-            units, lengths = [[i] for i in range(len(samples))], [len(s["ids"]) for s in samples]
+            units, lengths = [[i] for i in range(len(samples))], [sample_len(s) for s in samples]
         per_rank, orders = [], []
         for shard in balance_shards(lengths, len(self.workers)):
             mbs = [[i for j in mb for i in units[shard[j]]]
@@ -117,10 +106,15 @@ class LearnerGroup:
         padded = [[[samples[i] for i in mb] for mb in mbs] + [[] for _ in range(k - len(mbs))] for mbs in per_rank]
         return padded, orders
 
-    def _run(self, method, samples: list[dict], *args) -> tuple[list, list[list[int]]]:
-        """Call `method(worker)` (an actor method) on every rank with its micro-batches; wait for all."""
+    def _run(self, method, samples: list[dict], *args, prompts: dict | None = None) -> tuple[list, list[list[int]]]:
+        """Call `method(worker)` (an actor method) on every rank with its micro-batches; wait for all. Rollout
+        samples travel without their prompt: each rank gets the prompts of its groups once (`prompts`)."""
         mbs, orders = self._micro_batches(samples)
-        return self._wait([method(w).remote(mb, *args) for w, mb in zip(self.workers, mbs)]), orders
+        if prompts is None:
+            return self._wait([method(w).remote(mb, *args) for w, mb in zip(self.workers, mbs)]), orders
+        per_rank = [{s["group"]: prompts[s["group"]] for m in mb for s in m} for mb in mbs]
+        return self._wait([method(w).remote(mb, *args, prompts=p)
+                           for w, mb, p in zip(self.workers, mbs, per_rank)]), orders
 
     def _scatter(self, samples: list[dict], results: list[dict], orders: list[list[int]], keys) -> None:
         """Store per-sample result rows (rank order -> sample order) under `keys` in the sample dicts."""
@@ -140,55 +134,62 @@ class LearnerGroup:
         return ray.get(refs)
 
     # ----- RL step -----
-    def train_step(self, batch: dict) -> dict[str, float]:
-        """One RL update on a rollout batch; returns flat float metrics."""
+    def train_step(self, batch) -> dict[str, float]:
+        """One RL update on a rollout record (record.rollout.RolloutBatch); returns flat float metrics.
+        Only tokens with loss_mask True count: they are the targets the ranks compute, and the token axis of
+        rewards, advantages, KL and the engine-vs-learner metrics runs over them alone (compacted per sample)."""
         t0 = time.perf_counter()
-        n = check_batch(batch)
+        batch.check()
         algo = self.algo
-        samples = [rl_sample(p, r, rollout_logp=list(lp)) for p, r, lp in
-                   zip(batch["prompt_ids"], batch["response_ids"], batch["rollout_logprobs"])]
-        resp_lens = torch.tensor([len(r) for r in batch["response_ids"]])  # (N,)
+        records = batch.samples()
+        samples, prompts = record_samples(batch)
+        n = len(samples)
+        resp_lens = torch.tensor([s.num_loss_tokens for s in records])  # (N,) tokens that count, per sample
         T = int(resp_lens.max())
-        mask = (torch.arange(T)[None, :] < resp_lens[:, None]).float()  # (N, T)
+        mask = (torch.arange(T)[None, :] < resp_lens[:, None]).float()  # (N, T) over each sample's loss tokens
+        group_ids = torch.tensor(batch.group_ids())  # (N,)
 
         # phase 1: old / reference log-probs and values (old ones from the update itself when it is the only one)
         on_policy = self.cfg.ppo_epochs * self.cfg.mini_batches == 1 and algo.kl_in != "reward"
         if not on_policy or algo.kl_coef > 0 or algo.critic is not None:
-            results, orders = self._run(lambda w: w.compute_logprobs, samples, not on_policy)
+            results, orders = self._run(lambda w: w.compute_logprobs, samples, not on_policy, prompts=prompts)
             self._scatter(samples, results, orders, ("old_logp", "ref_logp", "values"))
         t1 = time.perf_counter()
 
         # driver: rewards and advantages over the whole batch
-        rewards = torch.tensor(batch["rewards"], dtype=torch.float32)  # (N,)
-        if algo.overlong_buffer_len > 0:
-            rewards = rewards + overlong_penalty(resp_lens, algo.overlong_max_len, algo.overlong_buffer_len,
+        rewards = torch.tensor(batch.rewards(), dtype=torch.float32)  # (N,) one outcome reward per sample
+        if algo.overlong_buffer_len > 0:  # the generation budget counts every response token
+            full_lens = torch.tensor([len(s.response_ids) for s in records])  # (N,)
+            rewards = rewards + overlong_penalty(full_lens, algo.overlong_max_len, algo.overlong_buffer_len,
                                                  algo.overlong_penalty)
         if algo.length_coef > 0:  # correctness is the verifier's reward before any shaping
-            correct = torch.tensor(batch["rewards"], dtype=torch.float32) > 0.5  # (N,)
-            rewards = rewards + algo.length_coef * length_reward(correct, resp_lens,
-                                                                 torch.tensor(batch["group_ids"]))
-        token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last response token
+            correct = torch.tensor(batch.rewards()) > 0.5  # (N,)
+            rewards = rewards + algo.length_coef * length_reward(correct, resp_lens, group_ids)
+        token_rewards = torch.zeros(n, T)  # (N, T): outcome reward on the last loss token
         token_rewards[torch.arange(n), resp_lens - 1] = rewards
         metrics: dict[str, float] = {}
+        outcome = rewards  # (N,) what the outcome estimators (grpo, dr_grpo, rloo) read, unless KL joins below
         if "ref_logp" in samples[0] and not on_policy:
             old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
             kl = self.kl_fn(old_logp, _pad([s["ref_logp"] for s in samples], T)) * mask  # (N, T)
             metrics["kl_old_ref"] = float(kl.sum() / mask.sum())
             if algo.kl_in == "reward":
-                token_rewards = token_rewards - algo.kl_coef * kl
+                token_rewards, outcome = token_rewards - algo.kl_coef * kl, None
         values = _pad([s["values"] for s in samples], T) if "values" in samples[0] else None
-        adv = self.adv_fn(AdvInputs(token_rewards, mask, torch.tensor(batch["group_ids"]), values,
-                                    algo.gamma, algo.lam, algo.adv_eps))  # (N, T)
+        adv = self.adv_fn(AdvInputs(token_rewards, mask, group_ids, values, algo.gamma, algo.lam,
+                                    algo.adv_eps, outcome))  # (N, T)
         returns = adv + values if values is not None else None  # the critic's targets, from unwhitened GAE
         if algo.advantage == "gae" and algo.gae_whiten:
             adv = whiten(adv, mask, algo.adv_eps)
-        for i, s in enumerate(samples):
+        for i, (s, rec) in enumerate(zip(samples, records)):
             L = int(resp_lens[i])
-            s["adv"] = adv[i, :L].tolist()
+            s["adv"] = adv[i, :L].numpy()
+            if algo.tis_cap is not None:  # the engine's log-probs reach the ranks only for the IS weight
+                s["rollout_logp"] = rec.logprobs[rec.loss_mask]
             if returns is not None:
-                s["old_values"], s["returns"] = s["values"], returns[i, :L].tolist()
+                s["old_values"], s["returns"] = s.pop("values"), returns[i, :L].numpy()
         # DAPO overlong filtering: truncated samples stay in the advantage baseline but get no loss.
-        trained = torch.tensor([not (algo.overlong_filter and fr == "length") for fr in batch["finish_reason"]])
+        trained = torch.tensor([not (algo.overlong_filter and r.finish_reason == "length") for r in records])
         valid = mask.bool()
         metrics.update(reward_mean=float(rewards.mean()), adv_mean=float(adv[valid].mean()),
                        adv_std=float(adv[valid].std()) if valid.sum() > 1 else 0.0,
@@ -198,23 +199,26 @@ class LearnerGroup:
         # phase 2: ppo_epochs x mini_batches optimizer steps
         steps = []
         for epoch in range(self.cfg.ppo_epochs):
-            steps += self._update_epoch(samples, resp_lens, batch["group_ids"], trained, epoch, on_policy)
+            steps += self._update_epoch(samples, prompts, resp_lens, batch.group_ids(), trained, epoch, on_policy)
         t2 = time.perf_counter()
         old_logp = _pad([s["old_logp"] for s in samples], T)  # (N, T)
-        metrics.update(_rollout_metrics(old_logp, _pad([s["rollout_logp"] for s in samples], T), mask, algo.tis_cap))
+        rollout_logp = _pad([r.logprobs[r.loss_mask] for r in records], T)  # (N, T)
+        metrics.update(_rollout_metrics(old_logp, rollout_logp, mask, algo.tis_cap))
         self.step += 1
-        tokens = sum(len(s["ids"]) for s in samples)
+        tokens = sum(len(g.prompt_ids) + len(s.response_ids) for g in batch.groups for s in g.samples)
         metrics.update(_reduce_steps(steps), time_logprobs_s=t1 - t0, time_update_s=t2 - t1,
                        tokens_per_s=tokens / (t2 - t0), step=float(self.step))
         if on_policy and "kl" in metrics:  # the update's KL to the reference was measured at the old policy
             metrics["kl_old_ref"] = metrics["kl"]
         return metrics
 
-    def _update_epoch(self, samples: list[dict], resp_lens: torch.Tensor, group_ids: list, trained: torch.Tensor,
-                      epoch: int, on_policy: bool = False) -> list[list[dict]]:
+    def _update_epoch(self, samples: list[dict], prompts: dict, resp_lens: torch.Tensor, group_ids: list,
+                      trained: torch.Tensor, epoch: int, on_policy: bool = False) -> list[list[dict]]:
         """One pass over the batch in `learner.mini_batches` optimizer steps; groups stay whole within a
         mini-batch (shuffled by group), and samples that are not `trained` get zero weight."""
         seed = self.cfg.seed * 1_000_003 + self.step * 1009 + epoch
+        keys = WIRE_KEYS + ("adv",) + (() if on_policy else ("old_logp",)) + \
+            tuple(k for k in ("rollout_logp", "ref_logp", "old_values", "returns") if k in samples[0])
         out = []
         for part in mini_batch_parts(group_ids, self.cfg.mini_batches, seed):
             idx = torch.tensor(part)
@@ -222,8 +226,8 @@ class LearnerGroup:
             w = torch.zeros(len(idx))  # (n_mb,) per-sequence weights; only trained samples count
             if keep.any():
                 w[keep] = self.agg_fn(resp_lens[idx][keep], self.algo.loss_norm_len)
-            mb = [dict(samples[i], weight=float(wi)) for i, wi in zip(part, w)]
-            results, orders = self._run(lambda w: w.train_step, mb, on_policy)
+            mb = [{**{k: samples[i][k] for k in keys}, "weight": float(wi)} for i, wi in zip(part, w)]
+            results, orders = self._run(lambda w: w.train_step, mb, on_policy, prompts=prompts)
             if on_policy:  # the log-probs the update computed are the old ones (one mini-batch: mb = samples)
                 self._scatter(samples, results, orders, ("old_logp",))
             out.append(results)
@@ -234,7 +238,7 @@ class LearnerGroup:
         samples = [rl_sample(p, r) for p, r in zip(prompt_ids, response_ids)]
         results, orders = self._run(lambda w: w.compute_logprobs, samples)
         self._scatter(samples, results, orders, ("old_logp",))
-        return [s["old_logp"] for s in samples]
+        return [s["old_logp"].tolist() for s in samples]
 
     # ----- SFT -----
     def sft_step(self, batch: dict) -> dict[str, float]:
@@ -296,6 +300,10 @@ class LearnerGroup:
 
     def release_cuda_ipc(self) -> None:
         ray.get([w.release_cuda_ipc.remote() for w in self.workers])
+
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Rank 0's measured matmul FLOP/s per dtype ('fp32', 'bf16') on its own threads (learner/flops.py)."""
+        return ray.get(self.workers[0].peak_flops.remote(dtypes))
 
     def close(self) -> None:
         for w in self.workers:

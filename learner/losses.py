@@ -17,17 +17,21 @@ from typing import Callable
 import torch
 
 
+def ratio_of(logp: torch.Tensor, old_logp: torch.Tensor) -> torch.Tensor:
+    """ratio = pi / pi_old = exp(log pi - log pi_old), computed once per micro-batch and shared by the surrogate
+    and its statistics. (n,) -> (n,)"""
+    return torch.exp(logp - old_logp)
+
+
 def policy_loss_clipped(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
+    ratio: torch.Tensor,
     adv: torch.Tensor,
     clip_low: float,
     clip_high: float,
     dual_clip: float | None = None,
 ) -> torch.Tensor:
-    """-min(ratio A, clip(ratio, 1-clip_low, 1+clip_high) A); with dual clip, for A < 0 the loss is capped at
-    -c A (i.e. max(.., c A) on the objective). (n,) -> (n,)"""
-    ratio = torch.exp(logp - old_logp)  # (n,)
+    """-min(ratio A, clip(ratio, 1-clip_low, 1+clip_high) A), ratio = pi / pi_old (`ratio_of`); with dual clip,
+    for A < 0 the loss is capped at -c A (i.e. max(.., c A) on the objective). (n,) -> (n,)"""
     surr1 = ratio * adv
     surr2 = torch.clamp(ratio, 1 - clip_low, 1 + clip_high) * adv
     loss = -torch.min(surr1, surr2)  # (n,)
@@ -36,11 +40,8 @@ def policy_loss_clipped(
     return loss
 
 
-def clip_fraction(
-    logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip_low: float, clip_high: float
-) -> torch.Tensor:
+def clip_fraction(ratio: torch.Tensor, adv: torch.Tensor, clip_low: float, clip_high: float) -> torch.Tensor:
     """1 where the clipped term is the active (gradient-free) branch of the surrogate, else 0. (n,) -> (n,)"""
-    ratio = torch.exp(logp - old_logp)
     return (((ratio > 1 + clip_high) & (adv > 0)) | ((ratio < 1 - clip_low) & (adv < 0))).float()
 
 

@@ -13,10 +13,11 @@ from collections import defaultdict
 import ray
 import torch
 
-from learner.batching import PackedBatch, check_share_prompts, collate, dummy_sample
+from learner.batching import PackedBatch, check_share_prompts, collate, dummy_sample, expand
 from learner.config import AlgoConfig, LearnerConfig
+from learner.flops import peak_matmul_flops
 from learner.forward import gather_logp, model_dtype, rl_token_loss, target_logits
-from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, value_loss_clipped
+from learner.losses import KL_ESTIMATORS, clip_fraction, entropy_from_logits, ratio_of, value_loss_clipped
 from learner.weight_sync import (CudaIpcExporter, WeightBroadcaster, bucket_meta, iter_buckets, plan_buckets,
                                  put_buckets)
 
@@ -42,6 +43,14 @@ def ds_config(cfg: LearnerConfig, stage: int, train: bool) -> dict:
         "zero_allow_untested_optimizer": True,
         "zero_force_ds_cpu_optimizer": False,
     }
+
+
+def cpu_threads(world_size: int) -> int:
+    """Default torch threads of a rank: on CPU the cores this process may use, shared by the ranks (all local in
+    CPU mode); 1 on GPU, where the host threads only feed the device."""
+    if torch.cuda.is_available():
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) // world_size)
 
 
 class ValueModel(torch.nn.Module):
@@ -86,8 +95,9 @@ class LearnerWorker:
 
     def __init__(self, cfg: LearnerConfig, algo: AlgoConfig, model_path: str, rank: int = 0,
                  world_size: int = 1, master_addr: str = "127.0.0.1", master_port: int = 29500):
-        os.environ["OMP_NUM_THREADS"] = str(cfg.num_threads)
-        torch.set_num_threads(cfg.num_threads)
+        threads = cfg.num_threads or cpu_threads(world_size)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
         if not torch.cuda.is_available():
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         _init_distributed(rank, world_size, master_addr, master_port)
@@ -115,6 +125,11 @@ class LearnerWorker:
     def ready(self) -> int:
         """Returns the rank once construction (a collective) has finished."""
         return self.rank
+
+    def peak_flops(self, dtypes: tuple[str, ...]) -> dict[str, float]:
+        """Measured matmul FLOP/s per dtype on this rank's device and threads (a few hundred ms, cached)."""
+        cuda = self.device.type == "cuda"
+        return {d: peak_matmul_flops(d, device=self.device.type, max_size=8192 if cuda else 1024) for d in dtypes}
 
     # ----- construction -----
     def _load(self, path: str, stage: int, causal_lm: bool) -> torch.nn.Module:
@@ -150,18 +165,21 @@ class LearnerWorker:
                                           config=ds_config(c, stage, train=True))
         return engine
 
-    def _collate(self, samples: list[dict], fields: tuple[str, ...] = ()) -> PackedBatch:
+    def _collate(self, samples: list[dict], fields: tuple[str, ...] = (), prompts: dict | None = None) -> PackedBatch:
+        """Pack a micro-batch; rollout samples get their group's prompt (sent once per call in `prompts`)."""
+        samples = [expand(s, prompts) for s in samples]
         return collate(samples, fields, self.cfg.row_tokens, self.cfg.share_prompts).to(self.device)
 
     # ----- phase 1: old / reference log-probs and values -----
     @torch.no_grad()
-    def compute_logprobs(self, micro_batches: list[list[dict]], policy: bool = True) -> dict[str, list[list[float]]]:
-        """Per-sample lists (in flattened micro-batch order) of old_logp (if `policy`), ref_logp (with a
+    def compute_logprobs(self, micro_batches: list[list[dict]], policy: bool = True,
+                         prompts: dict | None = None) -> dict[str, list]:
+        """Per-sample float32 arrays (in flattened micro-batch order) of old_logp (if `policy`), ref_logp (with a
         reference) and values (with a critic), over each sample's target tokens."""
-        out: dict[str, list[list[float]]] = defaultdict(list)
+        out: dict[str, list] = defaultdict(list)
         self.policy.eval()
         for samples in micro_batches:
-            pb = self._collate(samples or [dummy_sample()])
+            pb = self._collate(samples or [dummy_sample()], (), prompts)
             results = {}
             if policy:
                 results["old_logp"] = gather_logp(target_logits(self.policy, pb, self.cfg.temperature), pb.targets)
@@ -176,22 +194,22 @@ class LearnerWorker:
         return dict(out)
 
     # ----- phase 2: one optimizer step per call -----
-    def train_step(self, micro_batches: list[list[dict]], on_policy: bool = False) -> dict:
+    def train_step(self, micro_batches: list[list[dict]], on_policy: bool = False, prompts: dict | None = None) -> dict:
         """One policy (and critic) optimizer step over this rank's share of a mini-batch. Each sample carries
-        per-token old_logp, adv, rollout_logp, ref_logp (kl_in=loss) and the scalar aggregation `weight`;
-        for the critic also old_values and returns. Returns sums for the group to reduce.
+        per-token old_logp, adv, rollout_logp (tis_cap set), ref_logp (kl_in=loss) and the scalar aggregation
+        `weight`; for the critic also old_values and returns. Returns sums for the group to reduce.
 
         `on_policy`: this step is the only one on its batch, so the old log-probs are the current ones; they
         are taken from this forward (detached) instead of a separate pass, and returned per sample as `old_logp`."""
         algo = self.algo
-        fields = (() if on_policy else ("old_logp",)) + ("adv", "rollout_logp", "weight") + \
-            (("ref_logp",) if self.ref is not None else ())
+        fields = (() if on_policy else ("old_logp",)) + ("adv", "weight") + \
+            (("rollout_logp",) if algo.tis_cap is not None else ()) + (("ref_logp",) if self.ref is not None else ())
         eng, stats = self.policy, defaultdict(float)
-        logp_rows: list[list[float]] = []
+        logp_rows: list = []
         eng.train()
         t0 = time.perf_counter()
         for i, samples in enumerate(micro_batches):
-            pb = self._collate(samples or [dummy_sample(fields)], fields)
+            pb = self._collate(samples or [dummy_sample(fields)], fields, prompts)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             logits = target_logits(eng, pb, self.cfg.temperature)  # (n, V)
@@ -202,7 +220,8 @@ class LearnerWorker:
                     logp_rows.extend(pb.split(logp))
             with torch.set_grad_enabled(algo.entropy_coef > 0):
                 entropy = entropy_from_logits(logits)
-            tok_loss = rl_token_loss(logp, entropy, f, algo, self.kl_fn)
+            ratio = ratio_of(logp, f["old_logp"])  # (n,) once: the loss and both statistics read it
+            tok_loss = rl_token_loss(logp, ratio, entropy, f, algo, self.kl_fn)
             # Weights make the sum over all ranks the mini-batch loss; DeepSpeed averages grads over ranks.
             loss = (f["weight"] * tok_loss).sum() * self.world_size
             eng.backward(loss)
@@ -211,25 +230,24 @@ class LearnerWorker:
                     stats["loss"] += loss.item() / self.world_size
                     stats["tokens"] += len(logp)
                     stats["entropy_sum"] += entropy.sum().item()
-                    stats["clipfrac_sum"] += clip_fraction(logp, f["old_logp"], f["adv"], algo.clip_low,
-                                                           algo.clip_high).sum().item()
-                    stats["ratio_sum"] += torch.exp(logp - f["old_logp"]).sum().item()
+                    stats["clipfrac_sum"] += clip_fraction(ratio, f["adv"], algo.clip_low, algo.clip_high).sum().item()
+                    stats["ratio_sum"] += ratio.sum().item()
                     if self.ref is not None:
                         stats["kl_sum"] += self.kl_fn(logp, f["ref_logp"]).sum().item()
         stats["lr"] = eng.get_lr()[0]  # the rate this step uses
         eng.step()
         stats["grad_norm"] = _grad_norm(eng)
         if self.critic is not None:
-            stats.update(self._critic_step(micro_batches))
+            stats.update(self._critic_step(micro_batches, prompts))
         stats["seconds"] = time.perf_counter() - t0
         return dict(stats, old_logp=logp_rows) if on_policy else dict(stats)
 
-    def _critic_step(self, micro_batches: list[list[dict]]) -> dict[str, float]:
+    def _critic_step(self, micro_batches: list[list[dict]], prompts: dict | None = None) -> dict[str, float]:
         fields = ("old_values", "returns", "weight")
         c, eng, stats = self.algo.critic, self.critic, defaultdict(float)
         eng.train()
         for i, samples in enumerate(micro_batches):
-            pb = self._collate(samples or [dummy_sample(fields)], fields)
+            pb = self._collate(samples or [dummy_sample(fields)], fields, prompts)
             f = pb.fields
             eng.set_gradient_accumulation_boundary(i == len(micro_batches) - 1)
             values = eng(**pb.model_inputs(model_dtype(eng))).flatten()[pb.logit_pos]  # (n,)

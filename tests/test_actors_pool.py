@@ -5,11 +5,13 @@ One Ray runtime and one pool serve the whole module (an engine start costs ~10-2
 order; each one that changes weights records them in `state` so later tests compare against the right model.
 """
 
+import os
 import socket
 import threading
 import time
 from datetime import timedelta
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,7 +50,8 @@ def state(model_dir):
     return {"model": model, "version": 0}
 
 
-def hf_logprobs(model, prompt_ids: list[int], response_ids: list[int]) -> torch.Tensor:
+def hf_logprobs(model, prompt_ids, response_ids) -> torch.Tensor:
+    prompt_ids, response_ids = [int(t) for t in prompt_ids], [int(t) for t in response_ids]
     ids = torch.tensor([prompt_ids + response_ids])
     with torch.no_grad():
         logits = model(ids).logits[0, len(prompt_ids) - 1:-1].float()  # (response, vocab)
@@ -56,7 +59,7 @@ def hf_logprobs(model, prompt_ids: list[int], response_ids: list[int]) -> torch.
 
 
 def max_logprob_error(model, groups) -> float:
-    errs = [(hf_logprobs(model, s.prompt_ids, s.response_ids) - torch.tensor(s.logprobs)).abs().max().item()
+    errs = [(hf_logprobs(model, g.prompt_ids, s.response_ids) - torch.tensor(s.logprobs)).abs().max().item()
             for g in groups for s in g]
     return max(errs)
 
@@ -115,13 +118,26 @@ def test_pool_returns_n_samples_per_prompt_in_prompt_order(pool):
     out = pool.generate(PROMPTS, SamplingConfig(n=3, max_tokens=12, seed=7))
     assert len(out) == len(PROMPTS)
     for i, (prompt, group) in enumerate(zip(PROMPTS, out)):
-        assert len(group) == 3
+        assert len(group) == 3 and (group.problem, group.group_id, group.prompt_ids.tolist()) == (i, i, prompt)
         for s in group:
-            assert (s.prompt_index, s.prompt_ids, s.version) == (i, prompt, 0)
+            assert s.version == 0 and s.loss_mask.all() and len(s.loss_mask) == len(s.response_ids)
             assert 1 <= len(s.response_ids) <= 12 and len(s.logprobs) == len(s.response_ids)
             assert s.finish_reason == ("length" if len(s.response_ids) == 12 else "stop")
             assert all(lp <= 0 for lp in s.logprobs)
         assert len({tuple(s.response_ids) for s in group}) > 1  # n distinct samples, not one repeated
+
+
+def test_cpu_engines_share_the_cores_and_wait_passively(pool):
+    """rollout.num_threads unset: each of the 2 engines takes its share of the cores (vLLM no-ops
+    torch.set_num_threads; the engine sets torch's own binding), and idle threads sleep instead of spinning."""
+    def threads(_engine):  # nested, so it travels to the actor by value
+        import os
+
+        import torch
+        return torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY")
+
+    expected = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert [ray.get(e.__ray_call__.remote(threads)) for e in pool.engines] == [(expected, "PASSIVE")] * 2
 
 
 def test_min_tokens_holds_back_stop_tokens_and_ignore_eos_reaches_the_engine(pool):
@@ -144,7 +160,7 @@ def test_seeded_sampling_is_reproducible_and_independent_of_batch_split(pool):
     b = pool.generate(PROMPTS, sampling)
     # 2 prompts only: a different split across the two engines, same prompt_index for prompts 0 and 1
     c = pool.generate(PROMPTS[:2], sampling)
-    ids = lambda groups: [[s.response_ids for s in g] for g in groups]  # noqa: E731
+    ids = lambda groups: [[s.response_ids.tolist() for s in g] for g in groups]  # noqa: E731
     assert ids(a) == ids(b)
     assert ids(c) == ids(a)[:2]
 
@@ -164,7 +180,8 @@ def test_responses_decoded_once_read_as_vllm_detokenizes_them(pool):
     ours = pool.generate(PROMPTS, base)
     vllms = pool.generate(PROMPTS, base.model_copy(update={"stop": ["\x00never\x00"]}))
     pairs = [(a, b) for ga, gb in zip(ours, vllms) for a, b in zip(ga, gb)]
-    assert all(a.response_ids == b.response_ids and a.logprobs == b.logprobs for a, b in pairs)
+    assert all(np.array_equal(a.response_ids, b.response_ids) and np.array_equal(a.logprobs, b.logprobs)
+               for a, b in pairs)
     assert [a.text for a, _ in pairs] == [b.text for _, b in pairs]
     assert sum(len(a.text) for a, _ in pairs) > 100  # real text was compared, not empty strings
 
@@ -172,9 +189,10 @@ def test_responses_decoded_once_read_as_vllm_detokenizes_them(pool):
 def test_stop_token_ids_and_stop_strings_end_samples_with_reason_stop(pool):
     base = SamplingConfig(n=1, max_tokens=30, seed=21)
     ref = pool.generate(PROMPTS[:1], base)[0][0]
-    cut = ref.response_ids.index(ref.response_ids[10])  # first occurrence of the 11th token
-    stopped = pool.generate(PROMPTS[:1], base.model_copy(update={"stop_token_ids": [ref.response_ids[10]]}))[0][0]
-    assert stopped.finish_reason == "stop" and stopped.response_ids == ref.response_ids[:cut + 1]
+    ref_ids = ref.response_ids.tolist()
+    cut = ref_ids.index(ref_ids[10])  # first occurrence of the 11th token
+    stopped = pool.generate(PROMPTS[:1], base.model_copy(update={"stop_token_ids": [ref_ids[10]]}))[0][0]
+    assert stopped.finish_reason == "stop" and stopped.response_ids.tolist() == ref_ids[:cut + 1]
     word = next(w for w in ref.text[len(ref.text) // 3:].split("\u2581") if len(w) >= 2)[:2]
     by_text = pool.generate(PROMPTS[:1], base.model_copy(update={"stop": [word]}))[0][0]
     assert by_text.finish_reason == "stop" and word not in by_text.text

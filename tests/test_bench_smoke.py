@@ -30,6 +30,11 @@ EXPECTED = {
                               r"cost ratio separate / prefix: [\d.]+x"],
     "bench_code_sandbox.py": [r"sandbox wall: \S+; N=5", r"wall per call: median \d+ ms", r"per-call overhead: -?\d+ ms",
                               r"pool workers=2: [\d.]+ s per step, [\d.]+ programs/s"],
+    "bench_record.py": [r"train +[\d,]+ +[\d,]+ +[\d.]+", r"total +[\d,]+ +[\d,]+ +[\d.]+"],
+    "bench_cot.py": [r"samples/s +[\d.]+", r"train MFU +\d+%", r"per step: [\d.]+ TFLOP generation"],
+    "bench_gpu_learner.py": [r"packed vs unpacked log-probs, rlvr unshared: max \|diff\| \S+ nats \(OK",
+                             r"packed vs unpacked log-probs, rlvr shared prompts: max \|diff\| \S+ nats \(OK",
+                             r"ratio rlvr unshared / plain transformers tokens/s: [\d.]+x"],
 }
 
 

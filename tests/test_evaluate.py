@@ -13,11 +13,11 @@ from cluster.data.root import data_root
 import pytest
 import yaml
 
-from actors.types import Sample
 from cluster.config_error import ConfigError
 from cluster.eval.config import load_eval_config, validate_eval_config
 from cluster.eval.pass_at_k import summarize
 from cluster.eval.summary import for_voting, metrics_block
+from record.rollout import Sample
 from tiny_models import make_tiny_llama, make_tiny_qwen2
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,8 +152,7 @@ def test_plots_are_written_as_valid_pngs(run):
 
 
 def _samples(texts):
-    return [Sample(prompt_index=0, prompt_ids=[1], response_ids=[7] * (i + 1), text=t, logprobs=[],
-                   finish_reason="stop", version=0) for i, t in enumerate(texts)]
+    return [Sample.model_written([7] * (i + 1), [0.0] * (i + 1), "stop", 0, t) for i, t in enumerate(texts)]
 
 
 def test_scoring_pipeline_groups_equivalent_answers_for_maj_at_k(tmp_path):

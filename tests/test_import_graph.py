@@ -1,8 +1,11 @@
-"""The import graph of the four packages, read from the source (every import, lazy ones inside functions too):
+"""The import graph of the five packages, read from the source (every import, lazy ones inside functions too):
 no cycles, dependencies one way (docs/design.md), and cluster/'s rooms above its entry points.
 
     cluster -> actors, learner, rewards     rewards imports no other rlvr package; actors and learner never
-                                            import each other; nothing outside cluster/ imports cluster
+    actors, learner -> record               import each other; nothing outside cluster/ imports cluster;
+    tools -> rewards                        record (the rollout record) imports none of the others; tools
+                                            (what the policy may call) run in the rewards sandbox; the engine
+                                            receives Tool objects from cluster and never imports tools
 Inside cluster/: the rooms (data/, eval/, plan/, embedded/) never import the entry points (cli, train, job,
 submit), and import each other only as ROOM_DEPS allows.
 """
@@ -10,9 +13,11 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("cluster", "actors", "learner", "rewards")
-MAY_IMPORT = {"cluster": set(PACKAGES), "actors": {"actors", "rewards"}, "learner": {"learner", "rewards"},
-              "rewards": {"rewards"}}
+PACKAGES = ("cluster", "actors", "learner", "rewards", "record", "tools")
+# record/ (the rollout record) is the one module actors/ and learner/ share: it imports none of the others.
+MAY_IMPORT = {"cluster": set(PACKAGES), "actors": {"actors", "rewards", "record"},
+              "learner": {"learner", "rewards", "record"}, "rewards": {"rewards"}, "record": {"record"},
+              "tools": {"tools", "rewards"}}
 ENTRY_POINTS = {"cluster.cli", "cluster.train", "cluster.job", "cluster.submit"}
 ROOM_DEPS = {"cluster.embedded": set(), "cluster.data": {"cluster.embedded"}, "cluster.plan": set(),
              "cluster.eval": {"cluster.data"}}

@@ -93,25 +93,38 @@ def test_outcome_advantages_broadcast_over_response_tokens():
     close(A.ADVANTAGES["dr_grpo"](x), [[0.5, 0.5], [-0.5, 0.0]])
 
 
+def test_outcome_rewards_given_per_sample_equal_the_summed_token_rewards_exactly():
+    torch.manual_seed(0)
+    rewards, lens = torch.randn(6), torch.tensor([3, 1, 4, 2, 4, 1])
+    mask = (torch.arange(4)[None] < lens[:, None]).float()
+    token_r = torch.zeros(6, 4)
+    token_r[torch.arange(6), lens - 1] = rewards
+    gids = torch.tensor([0, 0, 0, 1, 1, 1])
+    for name in ("grpo", "dr_grpo", "rloo"):
+        summed = A.ADVANTAGES[name](A.AdvInputs(token_r, mask, gids, None, 1.0, 0.95, 1e-6))
+        given = A.ADVANTAGES[name](A.AdvInputs(token_r, mask, gids, None, 1.0, 0.95, 1e-6, rewards))
+        assert torch.equal(summed, given), name
+
+
 # ratio, adv -> expected loss with clip_low 0.2, clip_high 0.28 (DAPO clip-higher)
 CASES = [(1.5, 1.0, -1.28), (0.5, 1.0, -0.5), (0.5, -1.0, 0.8), (1.5, -1.0, 1.5), (1.1, 2.0, -2.2), (4.0, -1.0, 4.0)]
 
 
 def test_policy_loss_clipped_by_hand():
     ratio, adv, expected = (torch.tensor(c) for c in zip(*CASES))
-    loss = L.policy_loss_clipped(ratio.log(), torch.zeros(len(CASES)), adv, 0.2, 0.28)
+    loss = L.policy_loss_clipped(L.ratio_of(ratio.log(), torch.zeros(len(CASES))), adv, 0.2, 0.28)
     close(loss, expected.tolist())
 
 
 def test_dual_clip_caps_loss_of_negative_advantages_at_c():
     ratio, adv, expected = (torch.tensor(c) for c in zip(*CASES))
-    loss = L.policy_loss_clipped(ratio.log(), torch.zeros(len(CASES)), adv, 0.2, 0.28, dual_clip=3.0)
+    loss = L.policy_loss_clipped(L.ratio_of(ratio.log(), torch.zeros(len(CASES))), adv, 0.2, 0.28, dual_clip=3.0)
     close(loss, expected[:-1].tolist() + [3.0])
 
 
 def test_clip_fraction_marks_gradient_free_tokens():
     ratio, adv, _ = (torch.tensor(c) for c in zip(*CASES))
-    close(L.clip_fraction(ratio.log(), torch.zeros(len(CASES)), adv, 0.2, 0.28), [1, 0, 1, 0, 0, 0])
+    close(L.clip_fraction(L.ratio_of(ratio.log(), torch.zeros(len(CASES))), adv, 0.2, 0.28), [1, 0, 1, 0, 0, 0])
 
 
 def test_kl_estimators_by_hand():
@@ -174,14 +187,6 @@ def test_filter_groups_drops_groups_whose_rewards_agree():
     assert (kept, n) == ([2, 3], 1)
     with pytest.raises(ValueError, match="one per sample"):
         filter_groups([1.0], [0, 1])
-
-
-def test_dapo_trims_a_refilled_batch_to_prompts_per_step_whole_groups():
-    from cluster.rollout_batch import first_groups
-
-    batch = {"group_ids": [0, 0, 3, 3, 5, 5], "rewards": [1, 0, 0, 1, 1, 0]}
-    assert first_groups(batch, 2) == {"group_ids": [0, 0, 3, 3], "rewards": [1, 0, 0, 1]}
-    assert first_groups(batch, 5) == batch
 
 
 def test_mini_batches_hold_whole_groups():

@@ -30,7 +30,7 @@ def test_collate_targets_only_response_tokens_with_restarting_positions():
     assert pb.logit_pos.tolist() == [1, 2, 6] and pb.targets.tolist() == [6, 7, 3]
     assert pb.token_seq.tolist() == [0, 0, 1] and pb.counts == [2, 1]
     torch.testing.assert_close(pb.fields["x"], torch.tensor([0.1, 0.2, 0.3]))
-    assert pb.split(torch.tensor([1.0, 2.0, 3.0])) == [[1.0, 2.0], [3.0]]
+    assert [a.tolist() for a in pb.split(torch.tensor([1.0, 2.0, 3.0]))] == [[1.0, 2.0], [3.0]]
 
 
 def test_collate_lays_samples_out_in_rows_padded_to_the_longest():

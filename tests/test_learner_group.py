@@ -4,6 +4,7 @@ learning from rewards, SFT, checkpoints and both weight-sync transports.
 One Ray runtime (private temp dir) serves the module; each group is closed when its test ends.
 """
 
+import os
 import random
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ import torch
 
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig
 from learner.group import LearnerGroup, free_port
+from batches import record_of
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +50,7 @@ def test_zero2_zero3_and_world_sizes_1_2_reach_the_same_params(ray_session, mode
                             mini_batches=2)
         g = LearnerGroup(cfg, AlgoConfig(kl_coef=0.05, loss_agg="seq_mean_token_mean"), model_dir)
         init = g.state_dict()
-        g.train_step(batch)
+        g.train_step(record_of(batch))
         params[(stage, ranks)] = g.state_dict()
         g.close()
     base = params[(2, 1)]
@@ -69,14 +71,15 @@ def test_shared_prompts_rows_and_threads_take_the_same_on_policy_step(ray_sessio
     params, metrics = {}, {}
     for name, opts in layouts.items():
         g = LearnerGroup(LearnerConfig(lr=1e-3, eps=1e-3, micro_batch_tokens=40, **opts), AlgoConfig(), model_dir)
-        if name == "shared_2threads":
-            def threads(_worker):  # nested, so it travels to the actor by value
-                import os
+        def threads(_worker):  # nested, so it travels to the actor by value
+            import os
 
-                return torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]
+            return torch.get_num_threads(), os.environ["OMP_WAIT_POLICY"]
 
-            assert ray.get(g.workers[0].__ray_call__.remote(threads)) == (2, "PASSIVE")
-        metrics[name] = g.train_step(batch)
+        # num_threads unset: the cores shared among the ranks (so a sync-schedule learner uses the whole machine)
+        expected = opts.get("num_threads") or max(1, len(os.sched_getaffinity(0)) // opts.get("num_ranks", 1))
+        assert ray.get(g.workers[0].__ray_call__.remote(threads)) == (expected, "PASSIVE")
+        metrics[name] = g.train_step(record_of(batch))
         params[name] = g.state_dict()
         g.close()
     base = params["unshared"]
@@ -114,7 +117,7 @@ def test_every_algorithm_raises_logprob_of_rewarded_responses(ray_session, model
 
     before = margin()
     for _ in range(3):
-        m = g.train_step(on_policy(g, batch))
+        m = g.train_step(record_of(on_policy(g, batch)))
     after = margin()
     g.close()
     assert after > before + 0.05, f"{name}: margin {before:.3f} -> {after:.3f}"
@@ -155,11 +158,11 @@ def test_checkpoint_resume_under_zero3_two_ranks_is_bit_exact(z3_group, tmp_path
     batch = make_batch(seed=3)
     z3_group.save_checkpoint(str(tmp_path))
     step = z3_group.step
-    z3_group.train_step(batch)
+    z3_group.train_step(record_of(batch))
     first = z3_group.state_dict()
     z3_group.load_checkpoint(str(tmp_path))
     assert z3_group.step == step
-    z3_group.train_step(batch)
+    z3_group.train_step(record_of(batch))
     second = z3_group.state_dict()
     assert all(torch.equal(first[n], second[n]) for n in first)
 
@@ -233,7 +236,7 @@ def test_hung_rank_fails_the_step_within_call_timeout_naming_the_rank(ray_sessio
     try:
         t0 = time.monotonic()
         with pytest.raises(LearnerHung, match=r"rank\(s\) \[.*1\] did not finish within learner.call_timeout_s=8"):
-            group.train_step(make_batch())
+            group.train_step(record_of(make_batch()))
         assert time.monotonic() - t0 < 60
     finally:
         os.kill(pid, signal.SIGCONT)

@@ -17,6 +17,7 @@ import torch
 from learner.config import AlgoConfig, CriticConfig, LearnerConfig
 from learner.group import LearnerGroup
 from tiny_models import make_tiny_qwen2
+from batches import record_of
 
 pytestmark = pytest.mark.slow
 LR, EPS, GRAD_CLIP, EPOCHS = 1e-2, 1e-3, 1.0, 2
@@ -236,7 +237,7 @@ def test_learner_update_equals_plain_loop_from_the_papers(ray_session, model_dir
             samples = [rl_sample(p, r) for p, r in zip(b["prompt_ids"], b["response_ids"])]
             values = ray.get(g.workers[0].__ray_call__.remote(
                 lambda self, mbs: self.compute_logprobs(mbs, False), [samples]))["values"]
-        metrics = g.train_step(b)
+        metrics = g.train_step(record_of(b))
         params = g.state_dict()
     finally:
         g.close()

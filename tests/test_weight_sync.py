@@ -23,6 +23,7 @@ from cluster.config import WeightSyncConfig
 from cluster.weight_sync import WeightSync, WeightSyncError, WeightSyncTimeout
 from learner.config import AlgoConfig, LearnerConfig
 from learner.group import LearnerGroup
+from batches import record_of
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,7 @@ def update(group: LearnerGroup, seed: int) -> None:
             b["group_ids"].append(g)
             b["finish_reason"].append("stop")
     b["rollout_logprobs"] = [[-6.2] * len(r) for r in b["response_ids"]]
-    group.train_step(b)
+    group.train_step(record_of(b))
 
 
 def exported_model(group: LearnerGroup, out_dir):
@@ -81,8 +82,9 @@ def exported_model(group: LearnerGroup, out_dir):
     return AutoModelForCausalLM.from_pretrained(str(out_dir), dtype=torch.float32).eval()
 
 
-def hf_logprobs(model, prompt_ids: list[int], response_ids: list[int]) -> torch.Tensor:
+def hf_logprobs(model, prompt_ids, response_ids) -> torch.Tensor:
     """(response, vocab) log-softmax at the positions that predict each response token."""
+    prompt_ids, response_ids = [int(t) for t in prompt_ids], [int(t) for t in response_ids]
     ids = torch.tensor([prompt_ids + response_ids])
     with torch.no_grad():
         logits = model(ids).logits[0, len(prompt_ids) - 1:-1].float()
@@ -106,15 +108,16 @@ def assert_engines_serve(pool: RolloutPool, model, version: int) -> None:
     for group in greedy:  # greedy: each vLLM token is transformers' argmax given the same prefix (up to a tie
         s = group[0]      # within fp32 noise: then the runner-up's log-prob is within TOL of the top one)
         assert s.version == version
-        lp = hf_logprobs(model, s.prompt_ids, s.response_ids)  # (response, vocab)
-        chosen = lp.gather(-1, torch.tensor(s.response_ids)[:, None])[:, 0]
+        lp = hf_logprobs(model, group.prompt_ids, s.response_ids)  # (response, vocab)
+        chosen = lp.gather(-1, torch.tensor(s.response_ids, dtype=torch.long)[:, None])[:, 0]
         gap = (lp.max(-1).values - chosen).max().item()
         assert gap <= TOL, f"greedy token {lp.argmax(-1).tolist()} (transformers) vs {s.response_ids} (vLLM): {gap}"
     err = 0.0
     for group in sampled:
         for s in group:
             assert s.version == version
-            ref = hf_logprobs(model, s.prompt_ids, s.response_ids).gather(-1, torch.tensor(s.response_ids)[:, None])
+            ref = hf_logprobs(model, group.prompt_ids, s.response_ids).gather(
+                -1, torch.tensor(s.response_ids, dtype=torch.long)[:, None])
             err = max(err, (ref[:, 0] - torch.tensor(s.logprobs)).abs().max().item())
     assert err <= TOL, f"engine log-probs differ from the exported weights' by {err}"
 
@@ -133,9 +136,10 @@ def test_engines_match_learner_export_after_update_and_push(learner, model_dir, 
     after = exported_model(learner, tmp_path / "after")
     assert_engines_serve(pool, after, version)
     # the update mattered: the weights before it give clearly different log-probs for the same tokens
-    s = pool.generate(PROMPTS[:1], SamplingConfig(n=1, max_tokens=8, seed=1))[0][0]
-    ids = torch.tensor(s.response_ids)[:, None]
-    diff = (hf_logprobs(before, s.prompt_ids, s.response_ids).gather(-1, ids)[:, 0] - torch.tensor(s.logprobs))
+    g = pool.generate(PROMPTS[:1], SamplingConfig(n=1, max_tokens=8, seed=1))[0]
+    s = g[0]
+    ids = torch.tensor(s.response_ids, dtype=torch.long)[:, None]
+    diff = (hf_logprobs(before, g.prompt_ids, s.response_ids).gather(-1, ids)[:, 0] - torch.tensor(s.logprobs))
     assert diff.abs().max().item() > 100 * TOL
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cluster.config import validate_config
+from batches import record_of
 from cluster.config_error import ConfigError
 from cluster.overrides import apply_overrides
 
@@ -96,7 +97,7 @@ def test_cuda_ipc_push_to_colocated_engine_serves_the_learner_export(ray_gpu, tm
         batch = {"prompt_ids": prompts * 2, "response_ids": [[11, 12, 13], [14, 15], [16], [17, 18]],
                  "rewards": [1.0, 1.0, 0.0, 0.0], "group_ids": [0, 1, 0, 1], "finish_reason": ["stop"] * 4}
         batch["rollout_logprobs"] = [[-6.2] * len(r) for r in batch["response_ids"]]
-        group.train_step(batch)
+        group.train_step(record_of(batch))
         WeightSync(group, pool, WeightSyncConfig(transport="cuda_ipc", bucket_mb=0.05, timeout_s=120)).push(1)
         group.export_hf(str(tmp_path / "export"))
         model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "export"), dtype=torch.float32).eval()

@@ -54,3 +54,13 @@ def build_tiny_qwen2(out_dir, hidden: int = 128, layers: int = 2, heads: int = 2
     """The actor tests' model: head size 64 (hidden 128, 2 heads) and larger init weights, so sampling varies."""
     return Path(make_tiny_qwen2(out_dir, seed=seed, hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
                                 intermediate=intermediate, init_std=init_std))
+
+
+def tool_prior(cache_dir: str = "/tmp/rlvr-test-priors") -> str:
+    """A 43K-parameter embedded prior whose corpus answers half its problems with a calculator call
+    (`?a+b;=sum. #### sum`): multi-turn tests need a model that writes calls. ~1 min once, then cached."""
+    from cluster.embedded.pretrain import PretrainConfig, pretrain
+    from cluster.embedded.tasks import CorpusMix
+
+    cfg = PretrainConfig(size="tiny", steps=400, corpus_size=4000, mix=CorpusMix(tool=0.5))
+    return str(pretrain(cfg, cache_dir, progress=False))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster.embedded.code_task import CodeMix
-from cluster.embedded.tasks import CorpusMix, corpus
+from cluster.embedded.tasks import TOOL_FORMAT, CorpusMix, corpus
 
 CACHE_VERSION = 1  # bump when the corpus or training code changes what a given config produces
 DONE_FILE = "prior.json"  # written last: a directory without it is an interrupted run
@@ -53,10 +53,14 @@ class PretrainConfig:
 
     def key(self) -> str:
         """Short hash of the settings (and CACHE_VERSION): the cache directory name."""
-        fields = dataclasses.asdict(self)
+        settings = dataclasses.asdict(self)
         if self.task == "arith":  # keys of arithmetic priors predate the task field: keep them (and their caches)
-            del fields["task"]
-        blob = json.dumps({"version": CACHE_VERSION, **fields}, sort_keys=True)
+            del settings["task"]
+        if "tool" in settings["mix"] and not settings["mix"]["tool"]:  # added later: priors without tool calls
+            del settings["mix"]["tool"]                                # keep their cache keys
+        elif settings["mix"].get("tool"):
+            settings["tool_format"] = TOOL_FORMAT
+        blob = json.dumps({"version": CACHE_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

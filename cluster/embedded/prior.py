@@ -11,13 +11,15 @@ from cluster.embedded.code_task import CodeMix
 from cluster.embedded.pretrain import PretrainConfig, cached_stats, pretrain
 from cluster.embedded.tasks import DEFAULT_DIGITS, CorpusMix
 
-PRIORS = {"natural": "marker", "no_answer_form": "none"}  # model.embedded.prior -> the corpus answer form
+# model.embedded.prior -> the corpus mix: 'tool' also answers some problems with a calculator call
+PRIORS = {"natural": {"answer_form": "marker"}, "no_answer_form": {"answer_form": "none"},
+          "tool": {"answer_form": "marker", "tool": 0.15}}
 
 
 def pretrain_config(embedded, seed: int) -> PretrainConfig:
     """Map the run config's `model.embedded` section onto the pre-training settings. Its task, size and prior
     are Literals of the config schema, checked when the config loads (tasks 'arith' and 'code')."""
-    mix = CodeMix() if embedded.task == "code" else CorpusMix(answer_form=PRIORS[embedded.prior])
+    mix = CodeMix() if embedded.task == "code" else CorpusMix(**PRIORS[embedded.prior])
     return PretrainConfig(task=embedded.task, size=embedded.size, seed=seed, steps=embedded.pretrain_steps,
                           lr=embedded.pretrain_lr, batch=embedded.pretrain_batch, corpus_size=embedded.corpus_size,
                           digits=DEFAULT_DIGITS, mix=mix)

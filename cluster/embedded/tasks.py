@@ -34,6 +34,12 @@ SPLITS = ("train", "test")
 TEST_SHARE = 10  # one problem in TEST_SHARE (by hash) is held out
 DEFAULT_DIGITS = 3
 ANSWER_FORMS = ("marker", "none")  # prior 'natural' writes the marker; 'no_answer_form' never does
+# Calculator calls of the 'tool' prior, in the characters of the vocabulary: `?345+678;` is the call and
+# `#### 1023` the observation the tool appends, its result written as the final answer (rollout.tools in
+# configs/local_tool.yaml uses the same tags). A first format, `=1023.` followed by the model's own `#### 1023`,
+# needed the tiny prior to copy the result, which 600 pre-training steps did not teach reliably.
+CALL_OPEN, CALL_CLOSE, OBS_OPEN, OBS_CLOSE = "?", ";", f"{ANSWER_MARKER} ", ""
+TOOL_FORMAT = 2  # in the prior's cache key (with a tool share): bump when the call format changes
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,10 @@ class CorpusMix:
     wrong: float = 0.1  # share of responses with a slip (chain of thought) or a wrong guess (direct)
     direct_carry: float = 0.15  # chance that a direct answer to a sum with a carry is right (else: carry dropped)
     answer_form: str = "marker"  # 'marker': `#### 7807`; 'none': `= 7807`, which the verifier cannot read
+    tool: float = 0.0  # share of calculator calls (`?a+b;=sum. #### sum`), drawn before the cot/direct choice
 
     def __post_init__(self):
-        for name in ("cot", "wrong", "direct_carry"):
+        for name in ("cot", "wrong", "direct_carry", "tool"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"corpus mix {name}={getattr(self, name)}: expected a share in [0, 1]")
         if self.answer_form not in ANSWER_FORMS:
@@ -158,9 +165,16 @@ def dropped_carry(p: Addition) -> int:
     return sum((p.a // 10 ** i % 10 + p.b // 10 ** i % 10) % 10 * 10 ** i for i in range(digits))
 
 
+def tool_solution(p: Addition) -> str:
+    """A calculator call and the observation the tool answers with (the final answer line)."""
+    return f"{CALL_OPEN}{p.question}{CALL_CLOSE}{OBS_OPEN}{p.answer}{OBS_CLOSE}"
+
+
 def solution(p: Addition, rng: random.Random, mix: CorpusMix) -> tuple[str, bool, bool]:
     """One response to `p` drawn from the corpus mix: (text, is_cot, is_correct)."""
     digits = len(str(max(p.a, p.b)))
+    if mix.tool and rng.random() < mix.tool:  # no draw at tool=0: the other priors' corpora stay as they were
+        return tool_solution(p), False, True
     is_cot, wrong = rng.random() < mix.cot, rng.random() < mix.wrong
     if is_cot:
         slip = rng.randrange(digits) if wrong else None
@@ -205,4 +219,9 @@ def is_correct(completion: str, answer: int) -> bool:
 
 def is_cot(completion: str) -> bool:
     """A response that does any work before its final answer."""
-    return not completion.lstrip().startswith((ANSWER_MARKER, "="))
+    return not completion.lstrip().startswith((ANSWER_MARKER, "=", CALL_OPEN))
+
+
+def is_tool_call(completion: str) -> bool:
+    """A response that calls the calculator."""
+    return CALL_OPEN in completion and CALL_CLOSE in completion

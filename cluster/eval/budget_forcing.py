@@ -69,11 +69,11 @@ def forced_completion(thinking_text: str, forcing: str, continuation: str) -> st
 
 def cut_at_budget(sample, budget: int, decode: Callable[[list[int]], str]):
     """The sample as a generation with max_tokens=budget would end: unchanged if it ended within the budget,
-    else its first `budget` tokens (text decoded by `decode`) with finish_reason 'length'. `sample` is an
-    actors.types.Sample (any dataclass with response_ids, logprobs, text and finish_reason)."""
+    else its first `budget` tokens (text decoded by `decode`) with finish_reason 'length'. `sample` is a
+    record.rollout.Sample."""
     _check_budget(budget)
     if len(sample.response_ids) <= budget:
         return sample
-    ids = list(sample.response_ids[:budget])
-    return replace(sample, response_ids=ids, logprobs=list(sample.logprobs[:budget]), text=decode(ids),
-                   finish_reason="length")
+    ids = sample.response_ids[:budget]  # array slices: the full sample serves the next budget untouched
+    return replace(sample, response_ids=ids, logprobs=sample.logprobs[:budget], loss_mask=sample.loss_mask[:budget],
+                   text=decode(ids.tolist()), finish_reason="length")

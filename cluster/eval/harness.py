@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+
 from actors.config import SamplingConfig
-from actors.types import Sample
 from cluster.config import to_yaml
 from cluster.config_error import ConfigError
 from cluster.eval.budget_forcing import cut_at_budget, forced_completion, forced_prompt_ids, needs_forcing
@@ -31,6 +32,7 @@ from cluster.eval.heldout import results_and_rows
 from cluster.eval.summary import budget_block, for_voting, metrics_block, print_table, write_plots
 from cluster.run_dir import prepare_run_dir
 from cluster.scoring import Prompts, encode_problems, generate_and_score, score_groups
+from record.rollout import Group, Sample, ids_array
 
 # ---- data and models -------------------------------------------------------------------------------------
 
@@ -73,18 +75,19 @@ def resolve_path(path: str) -> str:
 # ---- generation ------------------------------------------------------------------------------------------
 
 
-def force_answers(pool, tokenizer, groups: list[list[Sample]], budget: int, forcing: str,
+def force_answers(pool, tokenizer, groups: list[Group], budget: int, forcing: str,
                   answer_tokens: int) -> tuple[list[list[Sample]], list[list[bool]]]:
     """Budget forcing: samples cut at `budget` get a greedy forced answer; those that stopped are kept.
 
     Returns the samples to score (forced ones carry thinking + forcing + answer as text, and every token id
-    they consist of) and, per sample, whether it was forced.
+    they consist of; the forcing tokens, which the model did not write, have loss_mask False) and, per sample,
+    whether it was forced.
     """
-    forcing_ids = list(tokenizer(forcing, add_special_tokens=False)["input_ids"])
+    forcing_ids = ids_array(tokenizer(forcing, add_special_tokens=False)["input_ids"])
     todo = [(i, j) for i, g in enumerate(groups) for j, s in enumerate(g)
             if needs_forcing(s.finish_reason, len(s.response_ids), budget)]
-    prompts = [forced_prompt_ids(groups[i][j].prompt_ids, groups[i][j].response_ids, budget, forcing_ids)
-               for i, j in todo]
+    prompts = [forced_prompt_ids(groups[i].prompt_ids.tolist(), groups[i][j].response_ids.tolist(), budget,
+                                 forcing_ids.tolist()) for i, j in todo]
     greedy = SamplingConfig(n=1, temperature=0.0, max_tokens=answer_tokens)
     answers = pool.generate(prompts, greedy) if prompts else []
     out = [list(g) for g in groups]
@@ -92,10 +95,13 @@ def force_answers(pool, tokenizer, groups: list[list[Sample]], budget: int, forc
     for (i, j), ans in zip(todo, answers):
         s, a = groups[i][j], ans[0]
         # s.text is the decoded thinking: it stopped at max_tokens=budget, so it has exactly `budget` tokens
-        out[i][j] = Sample(prompt_index=s.prompt_index, prompt_ids=s.prompt_ids,
-                           response_ids=list(s.response_ids[:budget]) + forcing_ids + list(a.response_ids),
-                           text=forced_completion(s.text, forcing, a.text), logprobs=[],
-                           finish_reason=a.finish_reason, version=s.version)
+        out[i][j] = Sample(response_ids=np.concatenate([s.response_ids[:budget], forcing_ids, a.response_ids]),
+                           logprobs=np.concatenate([s.logprobs[:budget], np.zeros(len(forcing_ids), np.float32),
+                                                    a.logprobs]),
+                           loss_mask=np.concatenate([s.loss_mask[:budget], np.zeros(len(forcing_ids), bool),
+                                                     a.loss_mask]),
+                           finish_reason=a.finish_reason, version=s.version,
+                           text=forced_completion(s.text, forcing, a.text))
         forced[i][j] = True
     return out, forced
 
@@ -119,7 +125,10 @@ class ModelEval:
         self.layout = build_layout(SimpleNamespace(rollout=cfg.rollout, ray=cfg.ray,
                                                    learner=SimpleNamespace(num_ranks=0)))
         try:
-            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options)
+            from tools.registry import build_tools
+
+            self.pool = RolloutPool(model_path, cfg.rollout, actor_options=self.layout.engine_options,
+                                    tools=build_tools(cfg.rollout.tools) or None)
         except BaseException:
             self.layout.release()
             raise
@@ -205,10 +214,11 @@ class ModelEval:
                     on_step()
         return by_mode, rows, dropped
 
-    def _cut(self, groups: list[list[Sample]], budget: int) -> list[list[Sample]]:
+    def _cut(self, groups: list[Group], budget: int) -> list[Group]:
         """Every sample as max_tokens=budget would have ended it (cluster.eval.budget_forcing.cut_at_budget)."""
         decode = lambda ids: self.encoder.tokenizer.decode(ids, skip_special_tokens=True)  # as the engine decodes
-        return [[cut_at_budget(s, budget, decode) for s in g] for g in groups]
+        return [Group(g.prompt_ids, [cut_at_budget(s, budget, decode) for s in g], g.group_id, g.problem)
+                for g in groups]
 
     def close(self) -> None:
         if self.layout is not None:  # only a pool this object started

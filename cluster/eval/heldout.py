@@ -38,7 +38,8 @@ def results_and_rows(scored) -> tuple[list[ProblemResult], list[dict]]:
                                                              if "difficulty" in p.meta else {}),
                          "prompt": p.prompt, "completion": s.text,
                          "extracted": a, "reward": r, "tokens": len(s.response_ids),
-                         "finish_reason": s.finish_reason, "version": s.version})
+                         "finish_reason": s.finish_reason, "version": s.version,
+                         **({"model_tokens": s.num_loss_tokens, "tool_calls": s.tools["calls"]} if s.tools else {})})
     return results, rows
 
 
