@@ -240,7 +240,8 @@ from actors.config import RolloutConfig, SamplingConfig
 from actors.engine import RolloutEngine
 engine = RolloutEngine(sys.argv[1], RolloutConfig(dtype="float32", max_model_len=64, kv_cache_gib=0.25))
 groups = engine.generate([[1, 20, 30, 40], [1, 7, 9]], SamplingConfig(n=4, temperature=0.7, max_tokens=8, seed=0))
-print("RESULT " + json.dumps([[s.prompt_ids, s.response_ids, s.logprobs] for g in groups for s in g]))
+print("RESULT " + json.dumps([[g.prompt_ids.tolist(), s.response_ids.tolist(), s.logprobs.tolist()]
+                               for g in groups for s in g]))
 """
 
 
