@@ -103,12 +103,12 @@ def test_cuda_ipc_push_to_colocated_engine_serves_the_learner_export(ray_gpu, tm
         model = AutoModelForCausalLM.from_pretrained(str(tmp_path / "export"), dtype=torch.float32).eval()
         assert pool.versions() == [1]
         out = pool.generate(prompts, SamplingConfig(n=2, max_tokens=12, seed=0))
-        for s in (s for g in out for s in g):
+        for g, s in ((g, s) for g in out for s in g):
             assert s.version == 1
-            ids = torch.tensor([s.prompt_ids + s.response_ids])
+            ids = torch.tensor([g.prompt_ids.tolist() + s.response_ids.tolist()])
             with torch.no_grad():
-                logits = model(ids).logits[0, len(s.prompt_ids) - 1:-1].float()
-            ref = torch.log_softmax(logits, -1).gather(-1, torch.tensor(s.response_ids)[:, None])[:, 0]
+                logits = model(ids).logits[0, len(g.prompt_ids) - 1:-1].float()
+            ref = torch.log_softmax(logits, -1).gather(-1, torch.tensor(s.response_ids.tolist())[:, None])[:, 0]
             # fp32 GPU kernels vs transformers' CPU forward: looser than the CPU tests' 1e-4, far below the
             # 1e-2..1e-1 of an engine that missed part of the push (e.g. a stale tied lm_head)
             assert (ref - torch.tensor(s.logprobs)).abs().max().item() < 1e-3
