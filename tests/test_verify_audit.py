@@ -49,3 +49,14 @@ def test_bad_case_files_are_refused_with_file_and_line(tmp_path, capsys):
     assert main(["verify-audit", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:2" in err and "verdict" in err
+
+
+def test_default_case_file_is_the_shipped_fixture():
+    """`rlvr verify-audit` without a path audits the 686 labelled cases in tests/fixtures (a module moved into a
+    room once pointed one directory too shallow)."""
+    from pathlib import Path
+
+    from cluster.eval.verify_audit import DEFAULT_CASES, load_cases
+
+    assert DEFAULT_CASES == Path(__file__).resolve().parent / "fixtures" / "verifier_cases.jsonl"
+    assert len(load_cases(DEFAULT_CASES)) == 686

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_CASES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "verifier_cases.jsonl"
+DEFAULT_CASES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "verifier_cases.jsonl"
 GRADERS = ("rlvr", "math-verify", "qwen-style")
 
 
