@@ -22,6 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cluster.data.problem import BadRecord, DatasetError
+from cluster.data.records import read_records
+
 DEFAULT_CASES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "verifier_cases.jsonl"
 GRADERS = ("rlvr", "math-verify", "qwen-style")
 
@@ -65,17 +68,17 @@ def load_cases(path: Path) -> list[dict]:
     if not path.is_file():
         raise AuditError(f"case file {path} not found: pass a JSONL file of {{prediction, gold, verdict, source}}")
     cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            case = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise AuditError(f"{path}:{n}: not JSON ({e.msg})") from None
-        if not isinstance(case, dict) or not isinstance(case.get("prediction"), str) or \
-                not isinstance(case.get("gold"), (str, int, float)) or not isinstance(case.get("verdict"), bool):
+    try:
+        records = list(read_records(path))  # the dataset reader: line numbers, blank lines skipped
+    except DatasetError as e:
+        raise AuditError(str(e)) from None
+    for n, case in records:
+        if isinstance(case, BadRecord):
+            raise AuditError(f"{path}:{n}: {case}")
+        if not isinstance(case.get("prediction"), str) or not isinstance(case.get("gold"), (str, int, float)) \
+                or not isinstance(case.get("verdict"), bool):
             raise AuditError(f"{path}:{n}: expected an object with prediction (str), gold (str or number) and "
-                             f"verdict (true/false), got {line[:120]!r}")
+                             f"verdict (true/false), got {json.dumps(case)[:120]!r}")
         if case.get("kind", "answer") not in ("answer", "completion"):
             raise AuditError(f"{path}:{n}: kind={case['kind']!r}: expected 'answer' or 'completion'")
         case["gold"] = str(case["gold"])
