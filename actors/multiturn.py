@@ -116,7 +116,7 @@ class MultiTurnGenerator:
             if engine.has_unfinished_requests():
                 for out in engine.step():
                     if out.finished:
-                        self._turn_done(engine, rollouts, int(out.request_id.split("-")[1]), out, sampling, pending)
+                        self._turn_done(rollouts, int(out.request_id.split("-")[1]), out, sampling, pending)
             elif pending:  # only tools are running: wait for the first to finish or reach its deadline
                 cf.wait(list(pending), timeout=max(0.0, min(d for _, _, d in pending.values()) - time.monotonic()),
                         return_when=cf.FIRST_COMPLETED)
@@ -129,7 +129,7 @@ class MultiTurnGenerator:
                 r.finish_reason, version, "".join(r.texts), tools=dict(r.stats, turns=r.turns)))
         return groups
 
-    def _turn_done(self, engine, rollouts, key: int, out, sampling, pending) -> None:
+    def _turn_done(self, rollouts, key: int, out, sampling, pending) -> None:
         r, c = rollouts[key], out.outputs[0]
         ids, text = list(c.token_ids), c.text
         call = _find_call(self.tools, text, c.stop_reason) if c.finish_reason == "stop" else None
