@@ -76,7 +76,7 @@ def score_texts(problems: list, texts: list[str], timeout_s: float, workers: int
     if not texts:
         return []
     first: dict[tuple[str, str], int] = {}  # (tests, text) of a code item -> index of its first occurrence
-    source = [first.setdefault((p.gold, t), i) if p.kind == "code" else i
+    source = [first.setdefault((p.reward_gold, t), i) if p.kind == "code" else i
               for i, (p, t) in enumerate(zip(problems, texts))]
     unique = sorted(set(source))
     scored = score_batch([problems[i].kind for i in unique], [texts[i] for i in unique],
