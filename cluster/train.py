@@ -284,7 +284,7 @@ class Trainer:
             self.save()
         return self.evals
 
-    def _staleness(self, batch: dict | None) -> int:
+    def _staleness(self, batch: RolloutBatch | None) -> int:
         """Versions between the policy about to train and the oldest sample; more than the schedule allows is a
         bug in the loop, not something to train through."""
         versions = batch.versions() if batch else []
